@@ -1,0 +1,96 @@
+# privmem — see README.md.  `make deps` once (as root), then `make`, `make check`.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+O := build
+CFLAGS ?= -O2 -g
+override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(O) \
+	-DPRIVMEM_VERSION='"$(VERSION)"'
+LDLIBS_BPF := -lbpf -lelf -lz
+LDLIBS_JSON := -ljson-c
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Wall -Werror
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(O)/%.skel.h,$(BPF_SRCS))
+HDRS := $(wildcard include/privmem/*.h) $(wildcard src/*.h)
+
+# Library objects shared by privmemd, privmem and the tests.
+LIB_SRCS := src/hist.c src/vmstate.c src/vmjson.c src/ksyms.c src/sockapi.c src/util.c
+LIB_OBJS := $(patsubst src/%.c,$(O)/%.o,$(LIB_SRCS))
+
+PROGS := $(O)/privmemd $(O)/privmem $(O)/testvmm
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/%,$(wildcard tests/unit/test_*.c))
+KTEST_BINS := $(O)/bpf_inject_test
+
+.PHONY: all deps check unit ktest vmtest bench demo install clean manlint
+all: $(PROGS)
+
+deps:
+	./scripts/deps.sh
+
+$(O):
+	mkdir -p $@
+
+$(O)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(wildcard bpf/*.h) | $(O)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/%.skel.h: $(O)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@
+
+$(O)/%.o: src/%.c $(HDRS) $(SKELS) | $(O)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/privmemd: $(O)/privmemd.o $(O)/capture.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+
+$(O)/privmem: $(O)/privmem.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_JSON)
+
+$(O)/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) include/privmem/kvm_abi.h | $(O)
+	$(CC) $(CFLAGS) -Itests/vmm $(filter %.c,$^) -o $@
+
+$(O)/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_JSON) -lcmocka
+
+$(O)/bpf_inject_test: tests/kernel/bpf_inject_test.c $(O)/capture.skel.h $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+ktest: all $(KTEST_BINS)
+	./tests/kernel/run.sh
+
+vmtest: all
+	./tests/vmtest/run.sh
+
+manlint:
+	mandoc -Tlint -W warning man/*.[0-9]
+
+check: all unit ktest manlint
+	@echo "make check: all stages passed"
+
+bench: all
+	./tests/bench/run.sh
+
+demo: deps all
+	./scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(O)/privmemd $(DESTDIR)$(SBINDIR)/privmemd
+	install -m 0755 $(O)/privmem $(DESTDIR)$(BINDIR)/privmem
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+clean:
+	rm -rf $(O)
