@@ -6,6 +6,10 @@
 #ifndef PRIVMEM_EVENTS_H
 #define PRIVMEM_EVENTS_H
 
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 #define PM_COMM_LEN	16
 #define PM_HIST_SLOTS	64	/* log2 buckets: slot n holds [2^n, 2^(n+1)) */
 #define PM_EXIT_REASONS	64	/* KVM_EXIT_* counted per VM; larger ones go to the last slot */

@@ -8,6 +8,10 @@
 #ifndef PRIVMEM_KVM_ABI_H
 #define PRIVMEM_KVM_ABI_H
 
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 /* ioctl numbers, spelled out so BPF code needs no <linux/ioctl.h>. */
 #define PM_KVM_CREATE_VM		0xae01u
 #define PM_KVM_CHECK_EXTENSION		0xae03u
@@ -42,6 +46,13 @@
 #define PM_KVM_EXIT_MEMORY_FAULT	39
 #define PM_KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ull << 3)
 
+/*
+ * struct kvm_run: the per-exit union starts at this offset on x86
+ * (request_interrupt_window..padding1[6], exit_reason, flags, cr8,
+ * apic_base); memory_fault is the union member for exit 39.
+ */
+#define PM_KVM_RUN_EXIT_UNION_OFFSET	32
+
 /* MAP_GPA_RANGE hypercall (the form SNP PSC and TDX MapGPA take). */
 #define PM_KVM_HC_MAP_GPA_RANGE		12
 #define PM_KVM_MAP_GPA_RANGE_PAGE_SZ_2M	(1ull << 0)
@@ -68,6 +79,13 @@ struct pm_kvm_userspace_memory_region2 {
 	__u32 guest_memfd;
 	__u32 pad1;
 	__u64 pad2[14];
+};
+
+/* kvm_run->memory_fault (KVM_EXIT_MEMORY_FAULT). */
+struct pm_kvm_memory_fault {
+	__u64 flags;
+	__u64 gpa;
+	__u64 size;
 };
 
 struct pm_kvm_memory_attributes {

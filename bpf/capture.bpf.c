@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * privmem capture: sees what guests ask for (memory-fault and MAP_GPA_RANGE
+ * exits), what VMMs decide (KVM_SET_MEMORY_ATTRIBUTES) and discard
+ * (guest_memfd PUNCH_HOLE), and when vCPUs resume.
+ *
+ * Cost model: the exit hook runs only on KVM_RUN returns; the syscall
+ * tracepoints are a fallback for kernels where nothing else sees VMM
+ * decisions, and bail out on the ioctl command before any other work.
+ * Frequent things are counted here, rare ones streamed to a ring buffer
+ * whose reader is woken in batches (a wakeup per event halves a VMM's
+ * exit rate).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "privmem/kvm_abi.h"
+#include "privmem/events.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define NR_ioctl	16
+#define PFERR_PRIVATE_ACCESS	(1ull << 49)
+#define PAGE_SHIFT	12
+
+/* Set by the loader from /proc/kallsyms: identify KVM's files by f_op. */
+const volatile __u64 kvm_dev_ioctl_addr;
+const volatile __u64 kvm_vm_ioctl_addr;
+const volatile __u64 kvm_vcpu_ioctl_addr;
+const volatile __u64 kvm_gmem_fallocate_addr;
+/* Wake the reader once this much is queued (or on its poll timeout). */
+const volatile __u64 wake_bytes = 64 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct pm_vm_kstats);
+} vm_kstats SEC(".maps");
+
+/* Hits per hook, so `privmem status` can tell live from merely attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PM_HOOK_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} hook_hits SEC(".maps");
+
+/* A vCPU thread whose last exit was a request: its next KVM_RUN resumes it. */
+struct pending_req {
+	__u64 vm;
+	__s32 vcpu;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pending_req);
+} pending SEC(".maps");
+
+/* Syscall-tracepoint path: what sys_enter saw, for sys_exit to finish. */
+struct call_args {
+	__u64 vm;
+	__u64 addr;
+	__u64 size;
+	__u64 attrs;
+	__u32 cmd;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct call_args);
+} inflight SEC(".maps");
+
+/* VMM processes, so process exit can report their VMs gone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} vmm_tgids SEC(".maps");
+
+static struct pm_vm_kstats zero_kstats;
+
+static __always_inline void hook_hit(__u32 hook)
+{
+	__u64 *n = bpf_map_lookup_elem(&hook_hits, &hook);
+
+	if (n)
+		*n += 1;
+}
+
+/* Kernel pointers must not leak to unprivileged readers of a trace. */
+static __always_inline __u64 vm_id(const void *kvm)
+{
+	__u64 x = (__u64)kvm;
+
+	if (!x)
+		return 0;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x ? x : 1;
+}
+
+static __always_inline void note_vmm(__u64 vm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_update_elem(&vmm_tgids, &tgid, &vm, BPF_ANY);
+}
+
+/* First sight of a VM also marks its VMM, whenever privmem started. */
+static __always_inline struct pm_vm_kstats *kstats_of(__u64 vm)
+{
+	struct pm_vm_kstats *ks = bpf_map_lookup_elem(&vm_kstats, &vm);
+
+	if (ks)
+		return ks;
+	bpf_map_update_elem(&vm_kstats, &vm, &zero_kstats, BPF_NOEXIST);
+	note_vmm(vm);
+	return bpf_map_lookup_elem(&vm_kstats, &vm);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline bool is_kvm_file(struct file *f, __u64 ioctl_addr)
+{
+	return f && ioctl_addr && (__u64)BPF_CORE_READ(f, f_op, unlocked_ioctl) == ioctl_addr;
+}
+
+static __always_inline void *kvm_file_data(struct file *f, __u64 ioctl_addr)
+{
+	return is_kvm_file(f, ioctl_addr) ? BPF_CORE_READ(f, private_data) : NULL;
+}
+
+static __always_inline void count_lost(__u64 vm)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	struct pm_vm_kstats *ks;
+
+	if (n)
+		*n += 1;
+	ks = vm ? kstats_of(vm) : NULL;
+	if (ks)
+		__sync_fetch_and_add(&ks->lost, 1);
+}
+
+static __always_inline struct pm_event *ev_reserve(__u64 vm, __u8 type)
+{
+	struct pm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!e) {
+		count_lost(vm);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->vm = vm;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->type = type;
+	e->vcpu = -1;
+	e->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void ev_submit(struct pm_event *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+/*
+ * The decoding shared by the live exit hook and the injection program
+ * the tests drive with BPF_PROG_TEST_RUN.
+ */
+struct exit_info {
+	__u64 vm;
+	__s32 vcpu;
+	__u32 reason;
+	__s32 err;
+	__u32 pad;
+	__u64 hc_nr;
+	__u64 hc_args[3];
+	__u64 mf_flags;
+	__u64 mf_gpa;
+	__u64 mf_size;
+};
+
+static __always_inline int handle_exit(struct exit_info *x, bool read_run, struct kvm_run *run)
+{
+	struct pm_vm_kstats *ks = kstats_of(x->vm);
+	struct pending_req pr = {};
+	struct pm_event *e;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 source = PM_SRC_NONE;
+
+	if (!ks)
+		return 0;
+	__sync_fetch_and_add(&ks->exits[x->reason < PM_EXIT_REASONS ? x->reason : PM_EXIT_REASONS - 1], 1);
+	if (x->err < 0)
+		__sync_fetch_and_add(&ks->exit_errors, 1);
+
+	if (x->reason == PM_KVM_EXIT_HYPERCALL) {
+		if (read_run) {
+			x->hc_nr = BPF_CORE_READ(run, hypercall.nr);
+			if (x->hc_nr != PM_KVM_HC_MAP_GPA_RANGE)
+				return 0;
+			bpf_probe_read_kernel(x->hc_args, sizeof(x->hc_args),
+					      __builtin_preserve_access_index(&run->hypercall.args));
+		}
+		if (x->hc_nr != PM_KVM_HC_MAP_GPA_RANGE)
+			return 0;
+		source = PM_SRC_HYPERCALL;
+	} else if (x->reason == PM_KVM_EXIT_MEMORY_FAULT && x->err == -14 /* EFAULT */) {
+		if (read_run) {
+			x->mf_flags = BPF_CORE_READ(run, memory_fault.flags);
+			x->mf_gpa = BPF_CORE_READ(run, memory_fault.gpa);
+			x->mf_size = BPF_CORE_READ(run, memory_fault.size);
+		}
+		source = PM_SRC_FAULT;
+	} else {
+		return 0;
+	}
+
+	e = ev_reserve(x->vm, PM_EV_REQUEST);
+	if (!e)
+		return 0;
+	e->source = source;
+	e->vcpu = x->vcpu;
+	e->aux = x->reason;
+	if (source == PM_SRC_HYPERCALL) {
+		e->addr = x->hc_args[0];
+		e->size = x->hc_args[1] << PAGE_SHIFT;
+		e->attrs = x->hc_args[2];
+		e->dir = (x->hc_args[2] & PM_KVM_MAP_GPA_RANGE_ENCRYPTED) ? PM_TO_PRIVATE : PM_TO_SHARED;
+		if (x->hc_args[2] & PM_KVM_MAP_GPA_RANGE_PAGE_SZ_2M)
+			e->flags |= PM_F_HINT_2M;
+		if (x->hc_args[2] & PM_KVM_MAP_GPA_RANGE_PAGE_SZ_1G)
+			e->flags |= PM_F_HINT_1G;
+	} else {
+		e->addr = x->mf_gpa;
+		e->size = x->mf_size;
+		e->attrs = x->mf_flags;
+		e->dir = (x->mf_flags & PM_KVM_MEMORY_EXIT_FLAG_PRIVATE) ? PM_TO_PRIVATE : PM_TO_SHARED;
+	}
+	ev_submit(e);
+
+	pr.vm = x->vm;
+	pr.vcpu = x->vcpu;
+	bpf_map_update_elem(&pending, &tid, &pr, BPF_ANY);
+	return 0;
+}
+
+/*
+ * kvm_userspace_exit carries no vCPU: find it through the ioctl that is
+ * returning (orig_ax = ioctl, di = vCPU fd, si = KVM_RUN).
+ */
+SEC("raw_tp/kvm_userspace_exit")
+int BPF_PROG(pm_exit, __u32 reason, int err)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct exit_info x = {};
+	struct kvm_vcpu *vcpu;
+
+	if (BPF_CORE_READ(regs, orig_ax) != NR_ioctl || BPF_CORE_READ(regs, si) != PM_KVM_RUN)
+		return 0;
+	vcpu = kvm_file_data(fd_file(task, BPF_CORE_READ(regs, di)), kvm_vcpu_ioctl_addr);
+	if (!vcpu)
+		return 0;
+	hook_hit(PM_HOOK_EXIT);
+	x.vm = vm_id(BPF_CORE_READ(vcpu, kvm));
+	x.vcpu = BPF_CORE_READ(vcpu, vcpu_id);
+	x.reason = reason;
+	x.err = err;
+	return handle_exit(&x, true, BPF_CORE_READ(vcpu, run));
+}
+
+/* Test-only twin of pm_exit: arguments are the decoded kvm_run fields. */
+SEC("raw_tp")
+int BPF_PROG(pm_inject_exit, __u64 vm, __s64 vcpu, __u64 reason, __s64 err, __u64 nr,
+	     __u64 a0, __u64 a1, __u64 a2, __u64 mf_flags, __u64 mf_gpa, __u64 mf_size)
+{
+	struct exit_info x = {
+		.vm = vm, .vcpu = vcpu, .reason = reason, .err = err, .hc_nr = nr,
+		.hc_args = { a0, a1, a2 },
+		.mf_flags = mf_flags, .mf_gpa = mf_gpa, .mf_size = mf_size,
+	};
+
+	return handle_exit(&x, false, NULL);
+}
+
+/* Ioctls: syscall tracepoints are the fallback where no fexit exists. */
+static __always_inline bool interesting_cmd(__u64 cmd)
+{
+	return cmd == PM_KVM_SET_MEMORY_ATTRIBUTES || cmd == PM_KVM_CREATE_GUEST_MEMFD ||
+	       cmd == PM_KVM_CREATE_VM;
+}
+
+static __always_inline void emit_resume(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_req *pr = bpf_map_lookup_elem(&pending, &tid);
+	struct pm_event *e;
+
+	if (!pr)
+		return;
+	e = ev_reserve(pr->vm, PM_EV_RESUME);
+	if (e) {
+		e->vcpu = pr->vcpu;
+		ev_submit(e);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+}
+
+SEC("tracepoint/syscalls/sys_enter_ioctl")
+int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 cmd = (__u32)ctx->args[1];
+	struct task_struct *task;
+	struct call_args ca = {};
+	void *data;
+	__u32 tid;
+
+	if (cmd == PM_KVM_RUN) {
+		emit_resume();
+		return 0;
+	}
+	if (!interesting_cmd(cmd))
+		return 0;
+	hook_hit(PM_HOOK_IOCTL_TP);
+	task = bpf_get_current_task_btf();
+	tid = (__u32)bpf_get_current_pid_tgid();
+	ca.cmd = cmd;
+	if (cmd == PM_KVM_CREATE_VM) {
+		if (!is_kvm_file(fd_file(task, ctx->args[0]), kvm_dev_ioctl_addr))
+			return 0;
+	} else {
+		data = kvm_file_data(fd_file(task, ctx->args[0]), kvm_vm_ioctl_addr);
+		if (!data)
+			return 0;
+		ca.vm = vm_id(data);
+		if (cmd == PM_KVM_SET_MEMORY_ATTRIBUTES) {
+			struct pm_kvm_memory_attributes a = {};
+
+			bpf_probe_read_user(&a, sizeof(a), (void *)ctx->args[2]);
+			ca.addr = a.address;
+			ca.size = a.size;
+			ca.attrs = a.attributes;
+		} else {
+			struct pm_kvm_create_guest_memfd g = {};
+
+			bpf_probe_read_user(&g, sizeof(g), (void *)ctx->args[2]);
+			ca.size = g.size;
+			ca.attrs = g.flags;
+		}
+	}
+	bpf_map_update_elem(&inflight, &tid, &ca, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void emit_decide(const struct call_args *ca, __s64 ret, __u8 flags)
+{
+	struct pm_event *e = ev_reserve(ca->vm, PM_EV_DECIDE);
+
+	if (!e)
+		return;
+	e->addr = ca->addr;
+	e->size = ca->size;
+	e->attrs = ca->attrs;
+	e->dir = (ca->attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE) ? PM_TO_PRIVATE : PM_TO_SHARED;
+	e->ret = ret;
+	e->flags = flags;
+	ev_submit(e);
+}
+
+static __always_inline void emit_vm_create(__u64 vm, __u8 flags)
+{
+	struct pm_event *e;
+
+	kstats_of(vm);
+	note_vmm(vm);
+	e = ev_reserve(vm, PM_EV_VM_CREATE);
+	if (!e)
+		return;
+	e->flags = flags;
+	ev_submit(e);
+}
+
+SEC("tracepoint/syscalls/sys_exit_ioctl")
+int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_args *ca;
+	struct pm_event *e;
+	__s64 ret = ctx->ret;
+
+	/* Most ioctls on the system end here, before any map lookup. */
+	if (!interesting_cmd((__u32)BPF_CORE_READ(regs, si)))
+		return 0;
+	ca = bpf_map_lookup_elem(&inflight, &tid);
+	if (!ca)
+		return 0;
+	if (ca->cmd == PM_KVM_SET_MEMORY_ATTRIBUTES) {
+		emit_decide(ca, ret, PM_F_SYSCALL_TP);
+	} else if (ca->cmd == PM_KVM_CREATE_VM) {
+		if (ret >= 0)
+			emit_vm_create(vm_id(kvm_file_data(fd_file(task, ret), kvm_vm_ioctl_addr)),
+				       PM_F_SYSCALL_TP);
+	} else if (ca->cmd == PM_KVM_CREATE_GUEST_MEMFD) {
+		e = ev_reserve(ca->vm, PM_EV_GMEM_CREATE);
+		if (e) {
+			e->addr = ret;
+			e->size = ca->size;
+			e->attrs = ca->attrs;
+			e->ret = ret < 0 ? ret : 0;
+			e->flags = PM_F_SYSCALL_TP;
+			ev_submit(e);
+		}
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+/* Discards: PUNCH_HOLE on a guest_memfd (identified by its fallocate op). */
+SEC("tracepoint/syscalls/sys_enter_fallocate")
+int pm_sys_enter_fallocate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct call_args ca = {};
+	struct file *f;
+	__u32 tid;
+
+	if (!(ctx->args[1] & PM_FALLOC_FL_PUNCH_HOLE) || !kvm_gmem_fallocate_addr)
+		return 0;
+	f = fd_file(bpf_get_current_task_btf(), ctx->args[0]);
+	if (!f || (__u64)BPF_CORE_READ(f, f_op, fallocate) != kvm_gmem_fallocate_addr)
+		return 0;
+	hook_hit(PM_HOOK_FALLOCATE_TP);
+	ca.vm = vm_id(gmem_file_kvm(BPF_CORE_READ(f, private_data)));
+	ca.addr = ctx->args[2];
+	ca.size = ctx->args[3];
+	ca.attrs = ctx->args[1];
+	ca.cmd = PM_FALLOC_FL_PUNCH_HOLE;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&inflight, &tid, &ca, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fallocate")
+int pm_sys_exit_fallocate(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_args *ca = bpf_map_lookup_elem(&inflight, &tid);
+	struct pm_event *e;
+
+	if (!ca || ca->cmd != PM_FALLOC_FL_PUNCH_HOLE)
+		return 0;
+	e = ev_reserve(ca->vm, PM_EV_DISCARD);
+	if (e) {
+		e->addr = ca->addr;
+		e->size = ca->size;
+		e->attrs = ca->attrs;
+		e->ret = ctx->ret;
+		e->flags = PM_F_SYSCALL_TP;
+		ev_submit(e);
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+/* The last thread of a VMM leaving takes its VMs with it. */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(pm_proc_exit, struct task_struct *p)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *vm = bpf_map_lookup_elem(&vmm_tgids, &tgid);
+	struct pm_event *e;
+
+	if (!vm)
+		return 0;
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	hook_hit(PM_HOOK_PROC_EXIT);
+	e = ev_reserve(*vm, PM_EV_VM_DESTROY);
+	if (e)
+		ev_submit(e);
+	bpf_map_delete_elem(&vmm_tgids, &tgid);
+	return 0;
+}
+
+/* High-rate events the guest can cause: aggregated, never streamed. */
+SEC("raw_tp/kvm_rmp_fault")
+int BPF_PROG(pm_rmp_fault, struct kvm_vcpu *vcpu, __u64 gpa, __u64 pfn, __u64 error_code,
+	     int rmp_level, int psmash_ret)
+{
+	struct pm_vm_kstats *ks = kstats_of(vm_id(BPF_CORE_READ(vcpu, kvm)));
+
+	hook_hit(PM_HOOK_RMP_FAULT);
+	if (!ks)
+		return 0;
+	__sync_fetch_and_add(&ks->rmp_faults, 1);
+	__sync_fetch_and_add(&ks->rmp_level_hist[rmp_level >= 0 && rmp_level < 3 ? rmp_level : 3], 1);
+	return 0;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+#pragma unroll
+	for (int s = 32; s > 0; s >>= 1) {
+		if (v >> s) {
+			v >>= s;
+			r += s;
+		}
+	}
+	return r;
+}
+
+SEC("raw_tp/kvm_page_fault")
+int BPF_PROG(pm_page_fault, struct kvm_vcpu *vcpu, __u64 addr, __u64 error_code)
+{
+	struct pm_vm_kstats *ks;
+
+	if (!(error_code & PFERR_PRIVATE_ACCESS))
+		return 0;
+	hook_hit(PM_HOOK_PAGE_FAULT);
+	ks = kstats_of(vm_id(BPF_CORE_READ(vcpu, kvm)));
+	if (!ks)
+		return 0;
+	__sync_fetch_and_add(&ks->private_faults, 1);
+	__sync_fetch_and_add(&ks->private_fault_hist[log2_u64(addr) & (PM_HIST_SLOTS - 1)], 1);
+	return 0;
+}

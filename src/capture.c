@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "capture.h"
+#include "ksyms.h"
+#include "capture.skel.h"
+
+struct pm_capture {
+	struct capture_bpf *skel;
+	struct ring_buffer *rb;
+	struct pm_hook_status hooks[PM_HOOK_MAX];
+	struct bpf_link *links[16];
+	unsigned nlinks;
+	pm_event_fn cb;
+	void *ctx;
+	int ncpus;
+};
+
+/* libbpf's own messages, kept so a failed load can name the verifier's reason. */
+static char libbpf_log[16384];
+static size_t libbpf_log_len;
+
+static int log_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (libbpf_log_len > sizeof(libbpf_log) - 512)
+		libbpf_log_len = 0;
+	n = vsnprintf(libbpf_log + libbpf_log_len, sizeof(libbpf_log) - libbpf_log_len, fmt, ap);
+	if (n > 0)
+		libbpf_log_len += (size_t)n < sizeof(libbpf_log) - libbpf_log_len ? (size_t)n : 0;
+	return 0;
+}
+
+/* The verifier's last complaint is the line just before libbpf's summary. */
+static void last_reason(char *out, size_t len)
+{
+	char *line, *save = NULL, *best = NULL, *prev = NULL;
+
+	for (line = strtok_r(libbpf_log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "-- END PROG LOAD LOG --") && prev)
+			best = prev;
+		if (!best && (strstr(line, "failed to load") || strstr(line, "permission")))
+			best = line;
+		prev = line;
+	}
+	if (!best)
+		best = prev;
+	snprintf(out, len, "%s", best ? best : "no log");
+}
+
+static void set_hook(struct pm_capture *c, enum pm_hook h, const char *name, const char *covers, bool tax)
+{
+	c->hooks[h].name = name;
+	c->hooks[h].covers = covers;
+	c->hooks[h].taxes_all = tax;
+	c->hooks[h].state = PM_HOOK_UNAVAILABLE;
+}
+
+static void hook_reason(struct pm_capture *c, enum pm_hook h, enum pm_hook_state st, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->hooks[h].state = st;
+	va_start(ap, fmt);
+	vsnprintf(c->hooks[h].reason, sizeof(c->hooks[h].reason), fmt, ap);
+	va_end(ap);
+}
+
+/* Parameters of a tracepoint's BTF prototype (ctx included), or -ENOENT. */
+static int tp_nparams(const char *tp)
+{
+	static const char *const mods[] = { "kvm", "kvm_amd", "kvm_intel" };
+	char tname[128];
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *btf;
+	int ret = -ENOENT;
+
+	if (!vmlinux)
+		return -ENOENT;
+	snprintf(tname, sizeof(tname), "btf_trace_%s", tp);
+	for (int i = -1; i < 3 && ret < 0; i++) {
+		const struct btf_type *t;
+		int id;
+
+		btf = i < 0 ? vmlinux : btf__load_module_btf(mods[i], vmlinux);
+		if (!btf)
+			continue;
+		id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
+		if (id > 0) {
+			t = btf__type_by_id(btf, btf__resolve_type(btf, id));
+			if (t && btf_is_ptr(t))
+				t = btf__type_by_id(btf, t->type);
+			if (t && btf_is_func_proto(t))
+				ret = btf_vlen(t);
+		}
+		if (btf != vmlinux)
+			btf__free(btf);
+	}
+	btf__free(vmlinux);
+	return ret;
+}
+
+static bool syscall_tp_exists(const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "/sys/kernel/tracing/events/syscalls/%s/id", name);
+	if (access(p, R_OK) == 0)
+		return true;
+	snprintf(p, sizeof(p), "/sys/kernel/debug/tracing/events/syscalls/%s/id", name);
+	return access(p, R_OK) == 0;
+}
+
+static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks)
+{
+	struct capture_bpf *s = c->skel;
+	int n;
+
+	set_hook(c, PM_HOOK_EXIT, "kvm_userspace_exit", "exits, requests", false);
+	set_hook(c, PM_HOOK_IOCTL_TP, "syscalls:ioctl", "vm_create, gmem_create, decide, resume", true);
+	set_hook(c, PM_HOOK_FALLOCATE_TP, "syscalls:fallocate", "discard", true);
+	set_hook(c, PM_HOOK_PROC_EXIT, "sched_process_exit", "vm_destroy", false);
+	set_hook(c, PM_HOOK_RMP_FAULT, "kvm_rmp_fault", "rmp_fault (aggregated)", false);
+	set_hook(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", "private page_fault (aggregated)", false);
+
+	bpf_program__set_autoload(s->progs.pm_inject_exit, false);
+
+	if (tp_nparams("kvm_userspace_exit") < 0)
+		hook_reason(c, PM_HOOK_EXIT, PM_HOOK_UNAVAILABLE, "no kvm_userspace_exit tracepoint (KVM not loaded?)");
+	else if (!ks[2].addr)
+		hook_reason(c, PM_HOOK_EXIT, PM_HOOK_UNAVAILABLE, "kvm_vcpu_ioctl not in /proc/kallsyms");
+	else
+		c->hooks[PM_HOOK_EXIT].state = PM_HOOK_LIVE;
+
+	if (o->no_syscall_hooks) {
+		hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_DISABLED, "--no-syscall-hooks");
+		hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_DISABLED, "--no-syscall-hooks");
+	} else {
+		if (!syscall_tp_exists("sys_enter_ioctl") || !syscall_tp_exists("sys_exit_ioctl"))
+			hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
+		else if (!ks[1].addr)
+			hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
+		else
+			c->hooks[PM_HOOK_IOCTL_TP].state = PM_HOOK_LIVE;
+		if (!syscall_tp_exists("sys_enter_fallocate") || !syscall_tp_exists("sys_exit_fallocate"))
+			hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
+		else if (!ks[3].addr)
+			hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_UNAVAILABLE, "kvm_gmem_fallocate not in /proc/kallsyms");
+		else
+			c->hooks[PM_HOOK_FALLOCATE_TP].state = PM_HOOK_LIVE;
+	}
+	c->hooks[PM_HOOK_PROC_EXIT].state = tp_nparams("sched_process_exit") > 0 ? PM_HOOK_LIVE : PM_HOOK_UNAVAILABLE;
+
+	n = tp_nparams("kvm_rmp_fault");
+	if (n == 7)
+		c->hooks[PM_HOOK_RMP_FAULT].state = PM_HOOK_LIVE;
+	else
+		hook_reason(c, PM_HOOK_RMP_FAULT, PM_HOOK_UNAVAILABLE,
+			    n < 0 ? "kernel has no kvm_rmp_fault tracepoint" : "kvm_rmp_fault has an unknown prototype");
+	n = tp_nparams("kvm_page_fault");
+	if (n == 4)
+		c->hooks[PM_HOOK_PAGE_FAULT].state = PM_HOOK_LIVE;
+	else
+		hook_reason(c, PM_HOOK_PAGE_FAULT, PM_HOOK_UNAVAILABLE,
+			    n < 0 ? "kernel has no kvm_page_fault tracepoint" : "kvm_page_fault lacks the vCPU argument");
+
+	bpf_program__set_autoload(s->progs.pm_exit, c->hooks[PM_HOOK_EXIT].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_sys_enter_ioctl, c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_sys_exit_ioctl, c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_sys_enter_fallocate, c->hooks[PM_HOOK_FALLOCATE_TP].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_sys_exit_fallocate, c->hooks[PM_HOOK_FALLOCATE_TP].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_proc_exit, c->hooks[PM_HOOK_PROC_EXIT].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_rmp_fault, c->hooks[PM_HOOK_RMP_FAULT].state == PM_HOOK_LIVE);
+	bpf_program__set_autoload(s->progs.pm_page_fault, c->hooks[PM_HOOK_PAGE_FAULT].state == PM_HOOK_LIVE);
+}
+
+static void attach(struct pm_capture *c, enum pm_hook h, struct bpf_program *p)
+{
+	struct bpf_link *l;
+
+	if (c->hooks[h].state != PM_HOOK_LIVE)
+		return;
+	l = bpf_program__attach(p);
+	if (!l) {
+		hook_reason(c, h, PM_HOOK_FAILED, "attach %s: %s", bpf_program__name(p), strerror(errno));
+		return;
+	}
+	c->links[c->nlinks++] = l;
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	struct pm_capture *c = ctx;
+
+	if (len >= sizeof(struct pm_event))
+		c->cb(c->ctx, data);
+	return 0;
+}
+
+int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, char *msg, size_t len)
+{
+	struct pm_ksym_req ks[] = {
+		{ "kvm_dev_ioctl", 0 }, { "kvm_vm_ioctl", 0 }, { "kvm_vcpu_ioctl", 0 }, { "kvm_gmem_fallocate", 0 },
+	};
+	struct pm_capture *c;
+	int err;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cb = o->cb;
+	c->ctx = o->ctx;
+	c->ncpus = libbpf_num_possible_cpus();
+	libbpf_set_print(log_libbpf);
+	libbpf_log_len = 0;
+	err = pm_ksyms_resolve(ks, 4);
+	if (err) {
+		snprintf(msg, len, "cannot read /proc/kallsyms: %s", strerror(-err));
+		goto fail;
+	}
+	c->skel = capture_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		snprintf(msg, len, "cannot open BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	c->skel->rodata->kvm_dev_ioctl_addr = ks[0].addr;
+	c->skel->rodata->kvm_vm_ioctl_addr = ks[1].addr;
+	c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
+	c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
+	probe(c, o, ks);
+	err = capture_bpf__load(c->skel);
+	if (err) {
+		char why[256];
+
+		last_reason(why, sizeof(why));
+		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
+		goto fail;
+	}
+	attach(c, PM_HOOK_EXIT, c->skel->progs.pm_exit);
+	attach(c, PM_HOOK_IOCTL_TP, c->skel->progs.pm_sys_enter_ioctl);
+	attach(c, PM_HOOK_IOCTL_TP, c->skel->progs.pm_sys_exit_ioctl);
+	attach(c, PM_HOOK_FALLOCATE_TP, c->skel->progs.pm_sys_enter_fallocate);
+	attach(c, PM_HOOK_FALLOCATE_TP, c->skel->progs.pm_sys_exit_fallocate);
+	attach(c, PM_HOOK_PROC_EXIT, c->skel->progs.pm_proc_exit);
+	attach(c, PM_HOOK_RMP_FAULT, c->skel->progs.pm_rmp_fault);
+	attach(c, PM_HOOK_PAGE_FAULT, c->skel->progs.pm_page_fault);
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		snprintf(msg, len, "ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	pm_capture_close(c);
+	return err ? err : -EINVAL;
+}
+
+void pm_capture_close(struct pm_capture *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	for (unsigned i = 0; i < c->nlinks; i++)
+		bpf_link__destroy(c->links[i]);
+	capture_bpf__destroy(c->skel);
+	free(c);
+}
+
+int pm_capture_poll(struct pm_capture *c, int timeout_ms)
+{
+	int n = ring_buffer__poll(c->rb, timeout_ms), m;
+
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* the BPF side mostly submits without a wakeup: drain what is there */
+	m = ring_buffer__consume(c->rb);
+	if (m < 0)
+		return m;
+	return (n > 0 ? n : 0) + m;
+}
+
+static uint64_t percpu_sum(int fd, uint32_t key, int ncpus)
+{
+	uint64_t vals[ncpus > 0 ? ncpus : 1], sum = 0;
+
+	if (bpf_map_lookup_elem(fd, &key, vals))
+		return 0;
+	for (int i = 0; i < ncpus; i++)
+		sum += vals[i];
+	return sum;
+}
+
+uint64_t pm_capture_lost(struct pm_capture *c)
+{
+	return percpu_sum(bpf_map__fd(c->skel->maps.lost), 0, c->ncpus);
+}
+
+const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.hook_hits);
+
+	for (uint32_t h = 0; h < PM_HOOK_MAX; h++)
+		c->hooks[h].hits = percpu_sum(fd, h, c->ncpus);
+	return c->hooks;
+}
+
+int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm, out))
+		return -errno;
+	return 0;
+}
+
+int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
+{
+	if (bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm))
+		return -errno;
+	return 0;
+}

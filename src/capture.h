@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Loads, probes and attaches the capture BPF; hands records to a callback. */
+#ifndef PRIVMEM_CAPTURE_H
+#define PRIVMEM_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "hooks.h"
+#include "privmem/events.h"
+
+struct pm_capture;
+typedef void (*pm_event_fn)(void *ctx, const struct pm_event *e);
+
+struct pm_capture_opts {
+	bool no_syscall_hooks;	/* refuse hooks that tax every process */
+	pm_event_fn cb;
+	void *ctx;
+};
+
+/* 0 or -errno; on error msg holds one line saying why (verifier reason included). */
+int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, char *msg, size_t len);
+void pm_capture_close(struct pm_capture *c);
+/* Waits up to timeout_ms, then drains: number of records handled or -errno. */
+int pm_capture_poll(struct pm_capture *c, int timeout_ms);
+uint64_t pm_capture_lost(struct pm_capture *c);
+/* Fresh hit counts folded into the returned table of PM_HOOK_MAX entries. */
+const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c);
+int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out);
+int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm);
+
+#endif

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * privmemd: loads the capture BPF, keeps per-VM books of private/shared
+ * conversions and serves them on a UNIX socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "capture.h"
+#include "sockapi.h"
+#include "util.h"
+#include "vmjson.h"
+#include "vmstate.h"
+
+static volatile sig_atomic_t exiting;
+
+struct daemon {
+	struct pm_capture *cap;
+	struct pm_state st;
+	const char *sock_path;
+	int lfd;
+	bool verbose;
+	uint64_t started_ns;
+	unsigned keep_destroyed;
+};
+
+static const char usage[] =
+	"Usage: privmemd [-s SOCKET] [--no-syscall-hooks] [-v]\n"
+	"Observe private/shared memory conversions of KVM guests.\n\n"
+	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
+	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"  -v, --verbose           log every event to stderr\n"
+	"  -h, --help              this text\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static void refresh_kstats(struct daemon *d, struct pm_vm *vm)
+{
+	if (!vm->destroyed)
+		pm_capture_kstats(d->cap, vm->id, &vm->k);
+}
+
+static void on_event(void *ctx, const struct pm_event *e)
+{
+	struct daemon *d = ctx;
+	struct pm_vm *vm;
+	bool fresh = !pm_state_find(&d->st, e->vm);
+
+	vm = pm_state_apply(&d->st, e);
+	if (!vm)
+		return;
+	if (fresh || e->type == PM_EV_VM_CREATE)
+		pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup));
+	if (e->type == PM_EV_VM_DESTROY) {
+		/* final in-kernel counts, then free the kernel's slot */
+		pm_capture_kstats(d->cap, vm->id, &vm->k);
+		pm_capture_forget_vm(d->cap, vm->id);
+	}
+	if (d->verbose)
+		fprintf(stderr, "privmemd: vm %016llx pid %u type %u dir %s addr 0x%llx size %llu ret %d\n",
+			(unsigned long long)e->vm, e->pid, e->type, pm_dir_name(e->dir),
+			(unsigned long long)e->addr, (unsigned long long)e->size, e->ret);
+}
+
+/* A VMM that died while privmemd was down, or a VM fd closed: notice it. */
+static void reap_gone(struct daemon *d)
+{
+	struct pm_vm *vms[4096];
+	unsigned n = pm_state_list(&d->st, vms, 4096);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (vms[i]->destroyed || kill((pid_t)vms[i]->pid, 0) == 0 || errno != ESRCH)
+			continue;
+		pm_capture_kstats(d->cap, vms[i]->id, &vms[i]->k);
+		pm_capture_forget_vm(d->cap, vms[i]->id);
+		vms[i]->destroyed = true;
+		vms[i]->destroyed_ns = pm_now_ns();
+	}
+}
+
+static json_object *status_json(struct daemon *d)
+{
+	json_object *o = json_object_new_object();
+	const struct pm_hook_status *h = pm_capture_hooks(d->cap);
+	struct utsname u;
+
+	uname(&u);
+	json_object_object_add(o, "version", json_object_new_string(PRIVMEM_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "kernel", json_object_new_string(u.release));
+	json_object_object_add(o, "uptime_ns", json_object_new_uint64(pm_now_ns() - d->started_ns));
+	json_object_object_add(o, "vms", json_object_new_uint64(d->st.nvms));
+	json_object_object_add(o, "events", json_object_new_uint64(d->st.events));
+	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st.bad_events));
+	json_object_object_add(o, "lost", json_object_new_uint64(d->st.lost));
+	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
+	return o;
+}
+
+static void serve(struct daemon *d)
+{
+	char cmd[PM_SOCK_MAX_REQ];
+	json_object *o = NULL;
+	int cfd = pm_sock_accept(d->lfd, cmd, sizeof(cmd));
+
+	if (cfd < 0)
+		return;
+	d->st.lost = pm_capture_lost(d->cap);
+	if (strcmp(cmd, "status") == 0) {
+		o = status_json(d);
+	} else if (strcmp(cmd, "vms") == 0) {
+		struct pm_vm *vms[4096];
+		unsigned n = pm_state_list(&d->st, vms, 4096);
+
+		for (unsigned i = 0; i < n; i++)
+			refresh_kstats(d, vms[i]);
+		o = pm_json_vms(&d->st, pm_capture_hooks(d->cap), PM_HOOK_MAX);
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string("unknown command"));
+	}
+	pm_sock_reply(cfd, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	close(cfd);
+}
+
+static int preflight(char *msg, size_t len)
+{
+	if (geteuid() != 0) {
+		snprintf(msg, len, "must run as root (loads BPF programs)");
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		snprintf(msg, len, "kernel has no BTF (/sys/kernel/btf/vmlinux): CONFIG_DEBUG_INFO_BTF is required");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void log_hooks(struct daemon *d)
+{
+	const struct pm_hook_status *h = pm_capture_hooks(d->cap);
+
+	for (int i = 0; i < PM_HOOK_MAX; i++) {
+		if (!h[i].name)
+			continue;
+		fprintf(stderr, "privmemd: hook %-20s %-11s %s%s%s\n", h[i].name, pm_hook_state_name(h[i].state),
+			h[i].reason, h[i].state == PM_HOOK_LIVE && h[i].taxes_all ? "taxes every syscall of every process" : "",
+			"");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "no-syscall-hooks", no_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct pm_capture_opts co = { .cb = on_event };
+	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1 };
+	char msg[512];
+	uint64_t last_reap = 0;
+	int c, err, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "s:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': d.sock_path = optarg; break;
+		case 'S': co.no_syscall_hooks = true; break;
+		case 'v': d.verbose = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "privmemd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (preflight(msg, sizeof(msg))) {
+		fprintf(stderr, "privmemd: %s\n", msg);
+		return 1;
+	}
+	pm_state_init(&d.st);
+	d.started_ns = pm_now_ns();
+	co.ctx = &d;
+	err = pm_capture_open(&d.cap, &co, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "privmemd: %s\n", msg);
+		goto out;
+	}
+	d.lfd = pm_sock_listen(d.sock_path, 0600);
+	if (d.lfd < 0) {
+		fprintf(stderr, "privmemd: socket %s: %s\n", d.sock_path, strerror(-d.lfd));
+		goto out;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	log_hooks(&d);
+	fprintf(stderr, "privmemd: ready, socket %s\n", d.sock_path);
+	while (!exiting) {
+		struct pollfd p = { .fd = d.lfd, .events = POLLIN };
+
+		err = pm_capture_poll(d.cap, 50);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "privmemd: ring buffer: %s\n", strerror(-err));
+			goto out;
+		}
+		while (poll(&p, 1, 0) > 0 && !exiting)
+			serve(&d);
+		if (pm_now_ns() - last_reap > 1000000000ull) {
+			reap_gone(&d);
+			last_reap = pm_now_ns();
+		}
+	}
+	pm_capture_poll(d.cap, 0);
+	fprintf(stderr, "privmemd: exiting: %llu events, %llu lost\n",
+		(unsigned long long)d.st.events, (unsigned long long)pm_capture_lost(d.cap));
+	rc = 0;
+out:
+	if (d.lfd >= 0) {
+		close(d.lfd);
+		unlink(d.sock_path);
+	}
+	pm_capture_close(d.cap);
+	pm_state_free(&d.st);
+	return rc;
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "util.h"
+#include "privmem/events.h"
+
+static const struct {
+	int err;
+	const char *name;
+} errnames[] = {
+	{ EPERM, "EPERM" }, { ENOENT, "ENOENT" }, { EINTR, "EINTR" }, { EIO, "EIO" },
+	{ EBADF, "EBADF" }, { EAGAIN, "EAGAIN" }, { ENOMEM, "ENOMEM" }, { EACCES, "EACCES" },
+	{ EFAULT, "EFAULT" }, { EBUSY, "EBUSY" }, { EEXIST, "EEXIST" }, { EINVAL, "EINVAL" },
+	{ ENOSPC, "ENOSPC" }, { ENOTTY, "ENOTTY" }, { ENOSYS, "ENOSYS" }, { ERANGE, "ERANGE" },
+	{ EOPNOTSUPP, "EOPNOTSUPP" }, { E2BIG, "E2BIG" }, { ENXIO, "ENXIO" }, { ENODEV, "ENODEV" },
+	{ EHWPOISON, "EHWPOISON" },
+};
+
+const char *pm_errno_name(int err, char *buf, size_t len)
+{
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (errnames[i].err == err)
+			return errnames[i].name;
+	snprintf(buf, len, "E%d", err);
+	return buf;
+}
+
+uint64_t pm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+const char *pm_dir_name(int dir)
+{
+	return dir == PM_TO_PRIVATE ? "to_private" : dir == PM_TO_SHARED ? "to_shared" : "none";
+}
+
+const char *pm_exit_reason_name(unsigned reason)
+{
+	static const char *const names[] = {
+		[0] = "UNKNOWN", [1] = "EXCEPTION", [2] = "IO", [3] = "HYPERCALL",
+		[4] = "DEBUG", [5] = "HLT", [6] = "MMIO", [7] = "IRQ_WINDOW_OPEN",
+		[8] = "SHUTDOWN", [9] = "FAIL_ENTRY", [10] = "INTR", [17] = "INTERNAL_ERROR",
+		[24] = "SYSTEM_EVENT", [29] = "X86_RDMSR", [30] = "X86_WRMSR",
+		[35] = "X86_BUS_LOCK", [39] = "MEMORY_FAULT",
+	};
+
+	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+		return names[reason];
+	return "OTHER";
+}
+
+int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len)
+{
+	char path[64], line[512];
+	FILE *f;
+	int ret = -ENOENT;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + 3);
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}

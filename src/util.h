@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef PRIVMEM_UTIL_H
+#define PRIVMEM_UTIL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define PM_DEFAULT_SOCKET "/run/privmem/privmemd.sock"
+
+/* "ENOTTY" for 25; "E<n>" for errnos without a name here. buf >= 16. */
+const char *pm_errno_name(int err, char *buf, size_t len);
+uint64_t pm_now_ns(void);	/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns */
+const char *pm_dir_name(int dir);
+const char *pm_exit_reason_name(unsigned reason);
+/* Reads /proc/PID/cgroup's v2 path; "" when the process is gone. */
+int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The stable JSON shape of `privmem vms --json` (see DESIGN.md). */
+#ifndef PRIVMEM_VMJSON_H
+#define PRIVMEM_VMJSON_H
+
+#include <json-c/json.h>
+#include "vmstate.h"
+#include "hooks.h"
+
+json_object *pm_json_hist(const struct pm_hist *h);
+json_object *pm_json_vm(const struct pm_vm *vm);
+/* {"vms":[...],"lost":N,"events":N,"hooks":{...}}; hooks may be NULL. */
+json_object *pm_json_vms(const struct pm_state *s, const struct pm_hook_status *hooks, unsigned nhooks);
+json_object *pm_json_hooks(const struct pm_hook_status *hooks, unsigned nhooks);
+
+#endif

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdlib.h>
+#include <string.h>
+#include "vmstate.h"
+#include "privmem/kvm_abi.h"
+
+void pm_state_init(struct pm_state *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void pm_state_free(struct pm_state *s)
+{
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++) {
+		struct pm_vm *vm = s->bucket[b], *next;
+
+		for (; vm; vm = next) {
+			next = vm->next;
+			free(vm->pending);
+			free(vm);
+		}
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+static unsigned bucket_of(uint64_t id)
+{
+	return (unsigned)(id ^ (id >> 32)) % PM_VM_BUCKETS;
+}
+
+struct pm_vm *pm_state_find(struct pm_state *s, uint64_t id)
+{
+	for (struct pm_vm *vm = s->bucket[bucket_of(id)]; vm; vm = vm->next)
+		if (vm->id == id)
+			return vm;
+	return NULL;
+}
+
+static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
+{
+	struct pm_vm *vm = pm_state_find(s, e->vm);
+	unsigned b;
+
+	if (vm)
+		return vm;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->id = e->vm;
+	vm->pid = e->pid;
+	memcpy(vm->comm, e->comm, sizeof(vm->comm));
+	vm->comm[PM_COMM_LEN - 1] = '\0';
+	vm->cgroup_id = e->cgroup;
+	vm->first_ns = e->ts;
+	b = bucket_of(e->vm);
+	vm->next = s->bucket[b];
+	s->bucket[b] = vm;
+	s->nvms++;
+	return vm;
+}
+
+static struct pm_pending *pending_find(struct pm_vm *vm, uint32_t tid)
+{
+	for (unsigned i = 0; i < vm->npending; i++)
+		if (vm->pending[i].tid == tid)
+			return &vm->pending[i];
+	return NULL;
+}
+
+static void pending_open(struct pm_vm *vm, uint32_t tid, uint64_t ts)
+{
+	struct pm_pending *p = pending_find(vm, tid);
+
+	if (!p) {
+		if (vm->npending == vm->cap_pending) {
+			unsigned cap = vm->cap_pending ? vm->cap_pending * 2 : 4;
+			struct pm_pending *n = realloc(vm->pending, cap * sizeof(*n));
+
+			if (!n)
+				return;
+			vm->pending = n;
+			vm->cap_pending = cap;
+		}
+		p = &vm->pending[vm->npending++];
+		p->tid = tid;
+	}
+	p->ts = ts;
+	p->decided = false;
+}
+
+static void pending_close(struct pm_vm *vm, struct pm_pending *p)
+{
+	*p = vm->pending[--vm->npending];
+}
+
+static void apply_request(struct pm_vm *vm, const struct pm_event *e)
+{
+	struct pm_dir_stats *d = &vm->dir[e->dir];
+	struct pm_recent_req *r = &vm->recent[vm->recent_total++ % PM_RECENT];
+
+	d->requests++;
+	d->request_bytes += e->size;
+	if (e->source == PM_SRC_HYPERCALL)
+		vm->req_hypercall++;
+	else
+		vm->req_fault++;
+	r->ts = e->ts;
+	r->gpa = e->addr;
+	r->size = e->size;
+	r->attrs = e->attrs;
+	r->source = e->source;
+	r->dir = e->dir;
+	r->vcpu = e->vcpu;
+	pending_open(vm, e->tid, e->ts);
+}
+
+static void apply_decide(struct pm_vm *vm, const struct pm_event *e)
+{
+	struct pm_dir_stats *d = &vm->dir[e->dir];
+	struct pm_pending *p = pending_find(vm, e->tid);
+
+	d->attempts++;
+	d->attempt_bytes += e->size;
+	pm_hist_add(&d->attempt_size_hist, e->size);
+	if (e->ret == 0) {
+		d->conversions++;
+		d->bytes += e->size;
+		pm_hist_add(&d->size_hist, e->size);
+		vm->shared_delta += e->dir == PM_TO_SHARED ? (int64_t)e->size : -(int64_t)e->size;
+	} else {
+		int err = -e->ret;
+
+		vm->attr_errno[err > 0 && err < PM_ERRNO_SLOTS ? err : PM_ERRNO_SLOTS - 1]++;
+	}
+	if (p && !p->decided && e->ts >= p->ts) {
+		pm_hist_add(&vm->decide_lat, e->ts - p->ts);
+		p->decided = true;
+	}
+}
+
+static void apply_resume(struct pm_vm *vm, const struct pm_event *e)
+{
+	struct pm_pending *p = pending_find(vm, e->tid);
+
+	vm->resumes++;
+	if (!p)
+		return;
+	if (e->ts >= p->ts)
+		pm_hist_add(&vm->resume_lat, e->ts - p->ts);
+	pending_close(vm, p);
+}
+
+struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
+{
+	struct pm_vm *vm;
+
+	if (e->type == 0 || e->type >= PM_EV_TYPE_MAX || e->dir > PM_TO_SHARED || !e->vm) {
+		s->bad_events++;
+		return NULL;
+	}
+	vm = vm_get(s, e);
+	if (!vm)
+		return NULL;
+	s->events++;
+	s->by_type[e->type]++;
+	if (e->ts > vm->last_ns)
+		vm->last_ns = e->ts;
+	switch (e->type) {
+	case PM_EV_VM_CREATE:
+		vm->pid = e->pid;
+		memcpy(vm->comm, e->comm, sizeof(vm->comm));
+		vm->comm[PM_COMM_LEN - 1] = '\0';
+		vm->cgroup_id = e->cgroup;
+		break;
+	case PM_EV_VM_DESTROY:
+		vm->destroyed = true;
+		vm->destroyed_ns = e->ts;
+		vm->npending = 0;
+		break;
+	case PM_EV_GMEM_CREATE:
+		if (e->ret == 0) {
+			vm->gmem_count++;
+			vm->guest_bytes += e->size;
+			if (e->attrs & PM_GUEST_MEMFD_FLAG_INIT_SHARED)
+				vm->init_shared = true;
+		}
+		break;
+	case PM_EV_REQUEST:
+		apply_request(vm, e);
+		break;
+	case PM_EV_DECIDE:
+		apply_decide(vm, e);
+		break;
+	case PM_EV_DISCARD:
+		if (e->ret == 0) {
+			vm->discards++;
+			vm->discard_bytes += e->size;
+		} else {
+			vm->discard_errors++;
+		}
+		break;
+	case PM_EV_RESUME:
+		apply_resume(vm, e);
+		break;
+	case PM_EV_DENY:
+		vm->denied++;
+		break;
+	case PM_EV_WOULD_DENY:
+		vm->would_deny++;
+		break;
+	default:
+		break;
+	}
+	return vm;
+}
+
+static int cmp_vm(const void *a, const void *b)
+{
+	const struct pm_vm *x = *(struct pm_vm *const *)a, *y = *(struct pm_vm *const *)b;
+
+	if (x->first_ns != y->first_ns)
+		return x->first_ns < y->first_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm && n < max; vm = vm->next)
+			out[n++] = vm;
+	qsort(out, n, sizeof(*out), cmp_vm);
+	return n;
+}
+
+uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)
+{
+	int64_t v = (vm->init_shared ? (int64_t)vm->guest_bytes : 0) + vm->shared_delta;
+
+	if (v < 0)
+		return 0;
+	if ((uint64_t)v > vm->guest_bytes)
+		return vm->guest_bytes;
+	return (uint64_t)v;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Per-VM books kept from the event stream. Pure: no BPF, no I/O, so the
+ * daemon, replay and the unit tests all count the same way.
+ */
+#ifndef PRIVMEM_VMSTATE_H
+#define PRIVMEM_VMSTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "hist.h"
+#include "privmem/events.h"
+
+#define PM_ERRNO_SLOTS	140	/* errnos above this are counted in the last slot */
+#define PM_RECENT	64	/* recent requests kept per VM */
+
+struct pm_dir_stats {
+	uint64_t requests, request_bytes;	/* what the guest asked for */
+	uint64_t attempts, attempt_bytes;	/* KVM_SET_MEMORY_ATTRIBUTES calls */
+	uint64_t conversions, bytes;		/* ... that succeeded */
+	struct pm_hist size_hist;		/* conversions by size */
+	struct pm_hist attempt_size_hist;	/* attempts by size */
+};
+
+struct pm_recent_req {
+	uint64_t ts, gpa, size, attrs;
+	uint8_t source, dir;
+	int32_t vcpu;
+};
+
+struct pm_pending {
+	uint32_t tid;
+	bool decided;
+	uint64_t ts;
+};
+
+struct pm_vm {
+	uint64_t id;
+	uint32_t pid;
+	char comm[PM_COMM_LEN];
+	uint64_t cgroup_id;
+	char cgroup[256];
+	uint64_t first_ns, last_ns, destroyed_ns;
+	bool destroyed;
+
+	uint64_t guest_bytes;		/* sum of guest_memfd sizes created */
+	uint32_t gmem_count;
+	bool init_shared;		/* gmem created INIT_SHARED: starts all shared */
+	int64_t shared_delta;		/* bytes converted to shared minus to private */
+
+	struct pm_dir_stats dir[3];	/* indexed by enum pm_dir */
+	uint64_t req_hypercall, req_fault;
+	uint64_t attr_errno[PM_ERRNO_SLOTS];
+	uint64_t discards, discard_bytes, discard_errors;
+	uint64_t denied, would_deny;
+	uint64_t resumes;
+	struct pm_hist resume_lat;	/* request -> next KVM_RUN, ns */
+	struct pm_hist decide_lat;	/* request -> KVM_SET_MEMORY_ATTRIBUTES, ns */
+
+	struct pm_recent_req recent[PM_RECENT];
+	uint64_t recent_total;
+
+	struct pm_pending *pending;	/* one per vCPU thread with an open request */
+	unsigned npending, cap_pending;
+
+	struct pm_vm_kstats k;		/* in-kernel aggregates, copied in */
+	struct pm_vm *next;
+};
+
+#define PM_VM_BUCKETS 1024
+
+struct pm_state {
+	struct pm_vm *bucket[PM_VM_BUCKETS];
+	unsigned nvms;
+	uint64_t events;
+	uint64_t by_type[PM_EV_TYPE_MAX];
+	uint64_t bad_events;		/* undecodable records */
+	uint64_t lost;			/* ring-buffer drops reported by the kernel */
+};
+
+void pm_state_init(struct pm_state *s);
+void pm_state_free(struct pm_state *s);
+struct pm_vm *pm_state_find(struct pm_state *s, uint64_t id);
+/* Returns the VM the event was booked to, or NULL (e.g. malformed record). */
+struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e);
+/* Walks VMs in creation-independent but stable (id) order into a caller array. */
+unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned max);
+uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
+
+#endif
