@@ -60,10 +60,10 @@ $(O)/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) include/privme
 	$(CC) $(CFLAGS) -Itests/vmm $(filter %.c,$^) -o $@
 
 $(O)/test_%: tests/unit/test_%.c $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_JSON) -lcmocka
+	$(CC) $(CFLAGS) -Isrc $^ -o $@ $(LDLIBS_JSON) -lcmocka
 
 $(O)/bpf_inject_test: tests/kernel/bpf_inject_test.c $(O)/capture.skel.h $(LIB_OBJS)
-	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Per-VM accounting and event decoding, fed synthetic records. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include "vmstate.h"
+#include "privmem/kvm_abi.h"
+
+static struct pm_event ev(uint64_t vm, uint8_t type, uint32_t tid, uint64_t ts)
+{
+	struct pm_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.vm = vm;
+	e.type = type;
+	e.pid = 100;
+	e.tid = tid;
+	e.ts = ts;
+	e.vcpu = -1;
+	strcpy(e.comm, "qemu-system-x86");
+	return e;
+}
+
+static struct pm_event decide(uint64_t vm, uint64_t ts, uint64_t size, int dir, int ret)
+{
+	struct pm_event e = ev(vm, PM_EV_DECIDE, 101, ts);
+
+	e.size = size;
+	e.dir = dir;
+	e.attrs = dir == PM_TO_PRIVATE ? PM_KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+	e.ret = ret;
+	return e;
+}
+
+static void attempts_and_conversions(void **state)
+{
+	struct pm_state s;
+	struct pm_vm *vm;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	for (int i = 0; i < 37; i++) {
+		e = decide(7, 1000 + i, 2 << 20, PM_TO_SHARED, 0);
+		pm_state_apply(&s, &e);
+	}
+	e = decide(7, 2000, 4096, PM_TO_PRIVATE, -25);
+	pm_state_apply(&s, &e);
+	e = decide(7, 2001, 12288, PM_TO_PRIVATE, -25);
+	pm_state_apply(&s, &e);
+	vm = pm_state_find(&s, 7);
+	assert_non_null(vm);
+	assert_int_equal(vm->dir[PM_TO_SHARED].attempts, 37);
+	assert_int_equal(vm->dir[PM_TO_SHARED].conversions, 37);
+	assert_int_equal(vm->dir[PM_TO_SHARED].bytes, 74ull << 20);
+	assert_int_equal(vm->dir[PM_TO_SHARED].size_hist.slot[21], 37);
+	assert_int_equal(vm->dir[PM_TO_PRIVATE].attempts, 2);
+	assert_int_equal(vm->dir[PM_TO_PRIVATE].attempt_bytes, 16384);
+	assert_int_equal(vm->dir[PM_TO_PRIVATE].conversions, 0);
+	assert_int_equal(vm->dir[PM_TO_PRIVATE].attempt_size_hist.slot[12], 1);
+	assert_int_equal(vm->dir[PM_TO_PRIVATE].attempt_size_hist.slot[13], 1);
+	assert_int_equal(vm->attr_errno[25], 2);
+	assert_string_equal(vm->comm, "qemu-system-x86");
+	assert_int_equal(s.nvms, 1);
+	assert_int_equal(s.events, 39);
+	pm_state_free(&s);
+}
+
+static void request_resume_latency(void **state)
+{
+	struct pm_state s;
+	struct pm_vm *vm;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	e = ev(9, PM_EV_REQUEST, 300, 10000);
+	e.source = PM_SRC_HYPERCALL;
+	e.dir = PM_TO_SHARED;
+	e.size = 8192;
+	pm_state_apply(&s, &e);
+	e = decide(9, 10500, 8192, PM_TO_SHARED, 0);
+	e.tid = 300;
+	pm_state_apply(&s, &e);
+	e = ev(9, PM_EV_RESUME, 300, 12000);
+	pm_state_apply(&s, &e);
+	/* a resume with no open request is counted, not timed */
+	e = ev(9, PM_EV_RESUME, 301, 13000);
+	pm_state_apply(&s, &e);
+	vm = pm_state_find(&s, 9);
+	assert_int_equal(vm->req_hypercall, 1);
+	assert_int_equal(vm->dir[PM_TO_SHARED].requests, 1);
+	assert_int_equal(vm->dir[PM_TO_SHARED].request_bytes, 8192);
+	assert_int_equal(vm->resumes, 2);
+	assert_int_equal(vm->resume_lat.count, 1);
+	assert_int_equal(vm->resume_lat.sum, 2000);
+	assert_int_equal(vm->decide_lat.count, 1);
+	assert_int_equal(vm->decide_lat.sum, 500);
+	assert_int_equal(vm->npending, 0);
+	assert_int_equal(vm->recent_total, 1);
+	assert_int_equal(vm->recent[0].size, 8192);
+	pm_state_free(&s);
+}
+
+static void separate_books_and_destroy(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	e = ev(1, PM_EV_VM_CREATE, 1, 1);
+	pm_state_apply(&s, &e);
+	e = ev(2, PM_EV_VM_CREATE, 2, 2);
+	e.pid = 200;
+	pm_state_apply(&s, &e);
+	e = ev(1, PM_EV_DISCARD, 1, 3);
+	e.size = 4096;
+	pm_state_apply(&s, &e);
+	e = ev(2, PM_EV_DISCARD, 2, 4);
+	e.size = 4096;
+	e.ret = -95;
+	pm_state_apply(&s, &e);
+	e = ev(2, PM_EV_VM_DESTROY, 2, 5);
+	pm_state_apply(&s, &e);
+	assert_int_equal(pm_state_find(&s, 1)->discards, 1);
+	assert_int_equal(pm_state_find(&s, 1)->discard_bytes, 4096);
+	assert_int_equal(pm_state_find(&s, 2)->discards, 0);
+	assert_int_equal(pm_state_find(&s, 2)->discard_errors, 1);
+	assert_int_equal(pm_state_find(&s, 2)->pid, 200);
+	assert_true(pm_state_find(&s, 2)->destroyed);
+	assert_false(pm_state_find(&s, 1)->destroyed);
+	pm_state_free(&s);
+}
+
+static void malformed_records(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	e = ev(1, 0, 1, 1);
+	assert_null(pm_state_apply(&s, &e));
+	e = ev(1, PM_EV_TYPE_MAX, 1, 1);
+	assert_null(pm_state_apply(&s, &e));
+	e = ev(1, PM_EV_DECIDE, 1, 1);
+	e.dir = 7;
+	assert_null(pm_state_apply(&s, &e));
+	e = ev(0, PM_EV_DECIDE, 1, 1);
+	assert_null(pm_state_apply(&s, &e));
+	e = decide(1, 1, 4096, PM_TO_SHARED, -100000);	/* errno out of range */
+	assert_non_null(pm_state_apply(&s, &e));
+	assert_int_equal(pm_state_find(&s, 1)->attr_errno[PM_ERRNO_SLOTS - 1], 1);
+	assert_int_equal(s.bad_events, 4);
+	assert_int_equal(s.nvms, 1);
+	pm_state_free(&s);
+}
+
+static void gmem_and_shared_fraction(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+	struct pm_vm *vm;
+
+	(void)state;
+	pm_state_init(&s);
+	e = ev(3, PM_EV_GMEM_CREATE, 1, 1);
+	e.size = 64 << 20;
+	e.attrs = PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED;
+	pm_state_apply(&s, &e);
+	e = decide(3, 2, 16 << 20, PM_TO_PRIVATE, 0);
+	pm_state_apply(&s, &e);
+	e = decide(3, 3, 4 << 20, PM_TO_SHARED, 0);
+	pm_state_apply(&s, &e);
+	vm = pm_state_find(&s, 3);
+	assert_int_equal(vm->guest_bytes, 64 << 20);
+	assert_int_equal(vm->gmem_count, 1);
+	assert_int_equal(pm_vm_shared_bytes(vm), 52 << 20);
+	pm_state_free(&s);
+}
+
+static void many_vms_listed_in_order(void **state)
+{
+	struct pm_state s;
+	struct pm_vm *out[3000];
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	for (uint64_t i = 1; i <= 3000; i++) {
+		e = ev(i * 2654435761ull, PM_EV_VM_CREATE, 1, 10000 - i);
+		pm_state_apply(&s, &e);
+	}
+	assert_int_equal(s.nvms, 3000);
+	assert_int_equal(pm_state_list(&s, out, 3000), 3000);
+	for (int i = 1; i < 3000; i++)
+		assert_true(out[i - 1]->first_ns <= out[i]->first_ns);
+	assert_int_equal(pm_state_list(&s, out, 10), 10);
+	pm_state_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(attempts_and_conversions),
+		cmocka_unit_test(request_resume_latency),
+		cmocka_unit_test(separate_books_and_destroy),
+		cmocka_unit_test(malformed_records),
+		cmocka_unit_test(gmem_and_shared_fraction),
+		cmocka_unit_test(many_vms_listed_in_order),
+	};
+
+	return cmocka_run_group_tests_name("vmstate", tests, NULL, NULL);
+}
