@@ -30,7 +30,7 @@ LIB_OBJS := $(patsubst src/%.c,$(O)/%.o,$(LIB_SRCS))
 
 PROGS := $(O)/privmemd $(O)/privmem $(O)/testvmm
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/%,$(wildcard tests/unit/test_*.c))
-KTEST_BINS := $(O)/bpf_inject_test
+KTEST_BINS := $(O)/bpf_inject_test $(O)/gtcompare $(O)/sockjunk
 
 .PHONY: all deps check unit ktest vmtest bench demo install clean manlint
 all: $(PROGS)
@@ -94,3 +94,9 @@ install: all
 
 clean:
 	rm -rf $(O)
+
+$(O)/gtcompare: tests/kernel/gtcompare.c tests/kernel/ktest.h | $(O)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_JSON)
+
+$(O)/sockjunk: tests/kernel/sockjunk.c | $(O)
+	$(CC) $(CFLAGS) $< -o $@

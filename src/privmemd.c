@@ -60,8 +60,10 @@ static void on_event(void *ctx, const struct pm_event *e)
 	vm = pm_state_apply(&d->st, e);
 	if (!vm)
 		return;
-	if (fresh || e->type == PM_EV_VM_CREATE)
-		pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup));
+	/* the VMM may be gone by the time a batch is read: fall back to the id */
+	if ((fresh || e->type == PM_EV_VM_CREATE) &&
+	    pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
+		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
 	if (e->type == PM_EV_VM_DESTROY) {
 		/* final in-kernel counts, then free the kernel's slot */
 		pm_capture_kstats(d->cap, vm->id, &vm->k);

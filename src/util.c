@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "util.h"
 #include "privmem/events.h"
@@ -78,4 +80,41 @@ int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len)
 	}
 	fclose(f);
 	return ret;
+}
+
+static uint64_t want_ino;
+static char *found_path;
+static size_t found_len, root_len;
+
+static int match_ino(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag != FTW_D || (uint64_t)st->st_ino != want_ino)
+		return 0;
+	snprintf(found_path, found_len, "%s", path[root_len] ? path + root_len : "/");
+	return 1;
+}
+
+/* cgroup v2 ids are the cgroup directory's inode number in cgroupfs. */
+int pm_cgroup_path_by_id(uint64_t id, char *buf, size_t len)
+{
+	char line[512], mnt[256] = "";
+	FILE *f = fopen("/proc/mounts", "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %255s cgroup2", mnt) == 1 && strstr(line, " cgroup2 "))
+			break;
+		else
+			mnt[0] = '\0';
+	fclose(f);
+	if (!mnt[0])
+		return -ENOENT;
+	want_ino = id;
+	found_path = buf;
+	found_len = len;
+	root_len = strlen(mnt);
+	return nftw(mnt, match_ino, 16, FTW_PHYS) == 1 ? 0 : -ENOENT;
 }

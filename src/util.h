@@ -14,5 +14,7 @@ const char *pm_dir_name(int dir);
 const char *pm_exit_reason_name(unsigned reason);
 /* Reads /proc/PID/cgroup's v2 path; "" when the process is gone. */
 int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len);
+/* Path of a cgroup v2 id, found by walking the cgroup2 mount. */
+int pm_cgroup_path_by_id(uint64_t id, char *buf, size_t len);
 
 #endif

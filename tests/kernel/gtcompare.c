@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * gtcompare PRIVMEM_JSON GROUND_TRUTH_JSON...: asserts that privmem's books
+ * for each tests/vmm run (matched by pid) equal the VMM's own ground truth.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "ktest.h"
+
+static json_object *get(json_object *o, const char *path)
+{
+	char key[64];
+
+	while (o && *path) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path);
+
+		snprintf(key, sizeof(key), "%.*s", (int)n, path);
+		if (!json_object_object_get_ex(o, key, &o))
+			return NULL;
+		path += n + (dot ? 1 : 0);
+	}
+	return o;
+}
+
+static uint64_t num(json_object *o, const char *path)
+{
+	json_object *v = get(o, path);
+
+	return v ? json_object_get_uint64(v) : UINT64_MAX;
+}
+
+static void same(json_object *mine, json_object *truth, const char *path)
+{
+	ASSERT_EQ(num(mine, path), num(truth, path), path);
+}
+
+/* Objects of counters: same keys, same values, zeros omitted on both sides. */
+static void same_counts(json_object *mine, json_object *truth, const char *pm_path, const char *gt_path)
+{
+	json_object *a = get(mine, pm_path), *b = get(truth, gt_path);
+	char what[160];
+
+	if (!ASSERT_TRUE(a && b, pm_path))
+		return;
+	snprintf(what, sizeof(what), "%s: number of keys", pm_path);
+	ASSERT_EQ(json_object_object_length(a), json_object_object_length(b), what);
+	json_object_object_foreach(b, k, v) {
+		snprintf(what, sizeof(what), "%s.%s", pm_path, k);
+		ASSERT_EQ(num(a, k), json_object_get_uint64(v), what);
+	}
+}
+
+static void compare_faults(json_object *vm, json_object *gt)
+{
+	json_object *recent = get(vm, "recent_requests"), *faults = get(gt, "memory_faults");
+	size_t j = 0;
+
+	if (!ASSERT_TRUE(recent && faults, "recent_requests and memory_faults"))
+		return;
+	for (size_t i = 0; i < json_object_array_length(recent); i++) {
+		json_object *r = json_object_array_get_idx(recent, i), *f;
+
+		if (strcmp(json_object_get_string(get(r, "source")), "memory_fault"))
+			continue;
+		f = json_object_array_get_idx(faults, j++);
+		if (!ASSERT_TRUE(f, "fault in ground truth"))
+			return;
+		ASSERT_EQ(num(r, "gpa"), num(f, "gpa"), "fault gpa");
+		ASSERT_EQ(num(r, "size"), num(f, "size"), "fault size");
+		ASSERT_EQ(num(r, "flags"), num(f, "flags"), "fault flags");
+	}
+	ASSERT_EQ(j, json_object_array_length(faults), "every fault seen");
+}
+
+static void compare(json_object *vm, json_object *gt)
+{
+	static const char *const dirs[] = { "to_private", "to_shared" };
+	static const char *const keys[] = { "attempts", "attempt_bytes", "conversions", "bytes" };
+	char p[96], q[96];
+
+	ASSERT_TRUE(strcmp(json_object_get_string(get(vm, "comm")), "testvmm") == 0, "comm");
+	ASSERT_TRUE(strcmp(json_object_get_string(get(vm, "state")), "destroyed") == 0, "vm_destroy seen");
+	for (int d = 0; d < 2; d++) {
+		for (int k = 0; k < 4; k++) {
+			snprintf(p, sizeof(p), "%s.%s", dirs[d], keys[k]);
+			same(vm, gt, p);
+		}
+		snprintf(p, sizeof(p), "%s.size_log2_hist", dirs[d]);
+		same_counts(vm, gt, p, p);
+		snprintf(p, sizeof(p), "%s.attempt_size_log2_hist", dirs[d]);
+		same_counts(vm, gt, p, p);
+	}
+	same_counts(vm, gt, "attr_errors", "attr_errors");
+	same(vm, gt, "discards");
+	same(vm, gt, "discard_bytes");
+	same(vm, gt, "discard_errors");
+	same(vm, gt, "requests.hypercall");
+	same(vm, gt, "requests.memory_fault");
+	snprintf(q, sizeof(q), "kernel.exits");
+	same_counts(vm, gt, q, "exits");
+	ASSERT_EQ(num(vm, "kernel.kvm_run_errors"), num(gt, "kvm_run_errors"), "kvm_run_errors");
+	ASSERT_EQ(num(vm, "guest_bytes"), num(gt, "gmem.total_size"), "guest_bytes");
+	ASSERT_EQ(num(vm, "resume_latency.count"),
+		  num(gt, "requests.memory_fault") + num(gt, "requests.hypercall"), "a resume per request");
+	ASSERT_EQ(num(vm, "lost"), 0, "no loss");
+	compare_faults(vm, gt);
+}
+
+int main(int argc, char **argv)
+{
+	json_object *pm, *vms;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: gtcompare PRIVMEM_VMS_JSON GROUND_TRUTH_JSON...\n");
+		return 2;
+	}
+	pm = json_object_from_file(argv[1]);
+	if (!pm || !json_object_object_get_ex(pm, "vms", &vms)) {
+		fprintf(stderr, "gtcompare: %s: not privmem vms JSON\n", argv[1]);
+		return 2;
+	}
+	ASSERT_EQ(num(pm, "lost"), 0, "global lost");
+	for (int i = 2; i < argc; i++) {
+		json_object *gt = json_object_from_file(argv[i]), *match = NULL;
+		unsigned nmatch = 0;
+
+		kt_name = argv[i];
+		if (!ASSERT_TRUE(gt, "ground truth parses"))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(vms); j++) {
+			json_object *vm = json_object_array_get_idx(vms, j);
+
+			if (num(vm, "pid") == num(gt, "pid")) {
+				match = vm;
+				nmatch++;
+			}
+		}
+		if (ASSERT_EQ(nmatch, 1, "exactly one VM for the VMM's pid"))
+			compare(match, gt);
+		json_object_put(gt);
+	}
+	json_object_put(pm);
+	return kt_summary();
+}
