@@ -80,7 +80,7 @@ manlint:
 check: all unit ktest manlint
 	@echo "make check: all stages passed"
 
-bench: all
+bench: all $(BENCH_BINS)
 	./tests/bench/run.sh
 
 demo: deps all
@@ -100,3 +100,10 @@ $(O)/gtcompare: tests/kernel/gtcompare.c tests/kernel/ktest.h | $(O)
 
 $(O)/sockjunk: tests/kernel/sockjunk.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
+
+BENCH_BINS := $(O)/sysloop $(O)/ingest
+$(O)/sysloop: tests/bench/sysloop.c | $(O)
+	$(CC) $(CFLAGS) $< -o $@
+
+$(O)/ingest: tests/bench/ingest.c $(O)/capture.skel.h $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread

@@ -196,7 +196,8 @@ static __always_inline struct pm_event *ev_reserve(__u64 vm, __u8 type)
 	e->type = type;
 	e->vcpu = -1;
 	e->cgroup = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* the process's name, not the vCPU thread's ("CPU 0/KVM") */
+	BPF_CORE_READ_STR_INTO(&e->comm, (struct task_struct *)bpf_get_current_task_btf(), group_leader, comm);
 	return e;
 }
 
@@ -524,8 +525,10 @@ int BPF_PROG(pm_proc_exit, struct task_struct *p)
 		return 0;
 	hook_hit(PM_HOOK_PROC_EXIT);
 	e = ev_reserve(*vm, PM_EV_VM_DESTROY);
-	if (e)
+	if (e) {
+		e->flags = PM_F_PROC_EXIT;
 		ev_submit(e);
+	}
 	bpf_map_delete_elem(&vmm_tgids, &tgid);
 	return 0;
 }

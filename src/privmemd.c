@@ -51,6 +51,20 @@ static void refresh_kstats(struct daemon *d, struct pm_vm *vm)
 		pm_capture_kstats(d->cap, vm->id, &vm->k);
 }
 
+/* Final in-kernel counts of a gone VMM's VMs, then free the kernel's slots. */
+static void retire_pid(struct daemon *d, uint32_t pid)
+{
+	struct pm_vm *vms[4096];
+	unsigned n = pm_state_list(&d->st, vms, 4096);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (vms[i]->pid != pid || !vms[i]->destroyed)
+			continue;
+		if (pm_capture_kstats(d->cap, vms[i]->id, &vms[i]->k) == 0)
+			pm_capture_forget_vm(d->cap, vms[i]->id);
+	}
+}
+
 static void on_event(void *ctx, const struct pm_event *e)
 {
 	struct daemon *d = ctx;
@@ -64,11 +78,8 @@ static void on_event(void *ctx, const struct pm_event *e)
 	if ((fresh || e->type == PM_EV_VM_CREATE) &&
 	    pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
 		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
-	if (e->type == PM_EV_VM_DESTROY) {
-		/* final in-kernel counts, then free the kernel's slot */
-		pm_capture_kstats(d->cap, vm->id, &vm->k);
-		pm_capture_forget_vm(d->cap, vm->id);
-	}
+	if (e->type == PM_EV_VM_DESTROY)
+		retire_pid(d, e->pid);
 	if (d->verbose)
 		fprintf(stderr, "privmemd: vm %016llx pid %u type %u dir %s addr 0x%llx size %llu ret %d\n",
 			(unsigned long long)e->vm, e->pid, e->type, pm_dir_name(e->dir),

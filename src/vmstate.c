@@ -150,6 +150,18 @@ static void apply_resume(struct pm_vm *vm, const struct pm_event *e)
 	pending_close(vm, p);
 }
 
+/* The kernel names one VM per exiting VMM; every VM of that process is gone. */
+static void destroy_pid(struct pm_state *s, uint32_t pid, uint64_t ts)
+{
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm; vm = vm->next)
+			if (vm->pid == pid && !vm->destroyed) {
+				vm->destroyed = true;
+				vm->destroyed_ns = ts;
+				vm->npending = 0;
+			}
+}
+
 struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 {
 	struct pm_vm *vm;
@@ -173,6 +185,8 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 		vm->cgroup_id = e->cgroup;
 		break;
 	case PM_EV_VM_DESTROY:
+		if (e->flags & PM_F_PROC_EXIT)
+			destroy_pid(s, e->pid, e->ts);
 		vm->destroyed = true;
 		vm->destroyed_ns = e->ts;
 		vm->npending = 0;

@@ -44,6 +44,7 @@ enum pm_source {
 #define PM_F_HINT_2M	(1u << 0)	/* MAP_GPA_RANGE page-size hints */
 #define PM_F_HINT_1G	(1u << 1)
 #define PM_F_SYSCALL_TP	(1u << 2)	/* seen through a syscall tracepoint */
+#define PM_F_PROC_EXIT	(1u << 3)	/* vm_destroy: the VMM exited, all its VMs go */
 
 struct pm_event {
 	__u64 ts;		/* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */

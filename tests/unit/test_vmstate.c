@@ -136,6 +136,28 @@ static void separate_books_and_destroy(void **state)
 	pm_state_free(&s);
 }
 
+static void process_exit_takes_all_its_vms(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	for (uint64_t id = 1; id <= 3; id++) {
+		e = ev(id, PM_EV_VM_CREATE, 1, id);
+		e.pid = id == 3 ? 999 : 100;
+		pm_state_apply(&s, &e);
+	}
+	e = ev(2, PM_EV_VM_DESTROY, 1, 10);
+	e.flags = PM_F_PROC_EXIT;
+	pm_state_apply(&s, &e);
+	assert_true(pm_state_find(&s, 1)->destroyed);
+	assert_true(pm_state_find(&s, 2)->destroyed);
+	assert_false(pm_state_find(&s, 3)->destroyed);
+	assert_int_equal(pm_state_find(&s, 1)->destroyed_ns, 10);
+	pm_state_free(&s);
+}
+
 static void malformed_records(void **state)
 {
 	struct pm_state s;
@@ -209,6 +231,7 @@ int main(void)
 		cmocka_unit_test(attempts_and_conversions),
 		cmocka_unit_test(request_resume_latency),
 		cmocka_unit_test(separate_books_and_destroy),
+		cmocka_unit_test(process_exit_takes_all_its_vms),
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(gmem_and_shared_fraction),
 		cmocka_unit_test(many_vms_listed_in_order),
