@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * testvmm: the project's demo VM and the ground truth of its exact-count
+ * tests.  Options, validation and the top-level ladder live here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vmm.h"
+
+static const char usage[] =
+"Usage: testvmm [OPTIONS]\n"
+"Run a one-vCPU guest on a guest_memfd and convert its memory on request,\n"
+"as a VMM does; print what was done as one JSON object.\n"
+"\n"
+"  --seed N            request stream seed (default 1)\n"
+"  --requests N        conversion requests the guest makes (default 37)\n"
+"  --size BYTES        every request this size (multiple of 4 KiB; default: seeded,\n"
+"                      4 KiB..2 MiB, powers of two and not)\n"
+"  --dir D             shared | private | mixed (default mixed: seeded)\n"
+"  --faults N          KVM_EXIT_MEMORY_FAULT exits to provoke (default 0)\n"
+"  --exits N           port-I/O exits in a timed loop (default 0)\n"
+"  --mem BYTES         guest memory = guest_memfd size (default 64M; K/M/G suffixes)\n"
+"  --vm-type N         KVM_CREATE_VM type (default 0; 1 = KVM_X86_SW_PROTECTED_VM)\n"
+"  --gmem-flags F      guest_memfd flags (default 3 = MMAP|INIT_SHARED for type 0, else 0;\n"
+"                      without both bits the shared view is anonymous memory)\n"
+"  --start-delay-ms MS sleep after creating the VM, before running the guest\n"
+"  --hold-ms MS        keep the VM open this long after the JSON is written\n"
+"  --json FILE         write the JSON there (default stdout; renamed into place)\n"
+"  --verbose           log each request and fault to stderr\n"
+"  --help              this text\n"
+"\n"
+"Each to_shared request is KVM_SET_MEMORY_ATTRIBUTES(0) then a PUNCH_HOLE on the\n"
+"guest_memfd; each to_private request is KVM_SET_MEMORY_ATTRIBUTES(PRIVATE).\n"
+"Exit codes: 0 ok, 1 KVM or system failure, 2 bad options.\n";
+
+enum {
+	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
+	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
+	OPT_HELP,
+};
+
+static const struct option longopts[] = {
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "requests", required_argument, NULL, OPT_REQUESTS },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "faults", required_argument, NULL, OPT_FAULTS },
+	{ "exits", required_argument, NULL, OPT_EXITS },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "vm-type", required_argument, NULL, OPT_VM_TYPE },
+	{ "gmem-flags", required_argument, NULL, OPT_GMEM_FLAGS },
+	{ "start-delay-ms", required_argument, NULL, OPT_START_DELAY },
+	{ "hold-ms", required_argument, NULL, OPT_HOLD },
+	{ "json", required_argument, NULL, OPT_JSON },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2))) bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("testvmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+static uint64_t parse_u64(const char *opt, const char *s, bool suffixes)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	errno = 0;
+	if (*s == '-' || *s == '\0')
+		bad("--%s: not a number: '%s'", opt, s);
+	v = strtoull(s, &end, 0);
+	if (errno)
+		bad("--%s: not a number: '%s'", opt, s);
+	if (suffixes && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mult = 1ull << 10; end++; break;
+		case 'm': case 'M': mult = 1ull << 20; end++; break;
+		case 'g': case 'G': mult = 1ull << 30; end++; break;
+		}
+	}
+	if (*end)
+		bad("--%s: not a number: '%s'", opt, s);
+	if (v > UINT64_MAX / mult)
+		bad("--%s: too large: '%s'", opt, s);
+	return (uint64_t)v * mult;
+}
+
+static void parse_opts(int argc, char **argv, struct opts *o)
+{
+	bool gmem_flags_set = false;
+	uint64_t gmem_flags = 0;
+	int c;
+
+	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+		switch (c) {
+		case OPT_SEED: o->seed = parse_u64("seed", optarg, false); break;
+		case OPT_REQUESTS: o->requests = parse_u64("requests", optarg, false); break;
+		case OPT_SIZE:
+			o->size = parse_u64("size", optarg, true);
+			if (!o->size)
+				bad("--size: must be at least 4096");
+			break;
+		case OPT_FAULTS: o->faults = parse_u64("faults", optarg, false); break;
+		case OPT_EXITS: o->exits = parse_u64("exits", optarg, false); break;
+		case OPT_MEM: o->mem = parse_u64("mem", optarg, true); break;
+		case OPT_VM_TYPE: o->vm_type = parse_u64("vm-type", optarg, false); break;
+		case OPT_GMEM_FLAGS:
+			gmem_flags = parse_u64("gmem-flags", optarg, false);
+			gmem_flags_set = true;
+			break;
+		case OPT_START_DELAY: o->start_delay_ms = parse_u64("start-delay-ms", optarg, false); break;
+		case OPT_HOLD: o->hold_ms = parse_u64("hold-ms", optarg, false); break;
+		case OPT_JSON: o->json = optarg; break;
+		case OPT_VERBOSE: o->verbose = true; break;
+		case OPT_DIR:
+			if (!strcmp(optarg, "shared"))
+				o->dir = DIR_SHARED;
+			else if (!strcmp(optarg, "private"))
+				o->dir = DIR_PRIVATE;
+			else if (!strcmp(optarg, "mixed"))
+				o->dir = DIR_MIXED;
+			else
+				bad("--dir: expected shared, private or mixed, not '%s'", optarg);
+			break;
+		case OPT_HELP:
+			fputs(usage, stdout);
+			exit(0);
+		case ':':
+			bad("%s: needs a value", name);
+		default:
+			bad("%s: unknown option, or a value where none is taken", name);
+		}
+	}
+	if (optind < argc)
+		bad("unexpected argument '%s'", argv[optind]);
+
+	o->gmem_flags = gmem_flags_set ? gmem_flags
+		: o->vm_type == PM_KVM_X86_DEFAULT_VM
+			? PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED : 0;
+}
+
+#define MAX_REQUESTS	(1ull << 26)
+#define MAX_FAULTS	(1ull << 20)
+#define MAX_EXITS	(1ull << 40)
+#define MAX_MS		(1ull << 32)
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Refuse, as a usage error, anything the guest layout cannot hold. */
+static void check_opts(const struct opts *o)
+{
+	uint64_t base, need;
+
+	if (o->requests > MAX_REQUESTS)
+		bad("--requests: at most %llu", (unsigned long long)MAX_REQUESTS);
+	if (o->faults > MAX_FAULTS)
+		bad("--faults: at most %llu", (unsigned long long)MAX_FAULTS);
+	if (o->exits > MAX_EXITS)
+		bad("--exits: at most %llu", (unsigned long long)MAX_EXITS);
+	if (o->hold_ms > MAX_MS || o->start_delay_ms > MAX_MS)
+		bad("--hold-ms/--start-delay-ms: at most %llu", (unsigned long long)MAX_MS);
+	if (o->size && o->size % PAGE_SIZE_4K)
+		bad("--size: %llu is not a multiple of 4096", (unsigned long long)o->size);
+	if (o->mem % PAGE_SIZE_4K)
+		bad("--mem: %llu is not a multiple of 4096", (unsigned long long)o->mem);
+	if (o->gmem_flags & ~(PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED))
+		bad("--gmem-flags: only MMAP (1) and INIT_SHARED (2) are known");
+	if (o->faults && !gmem_is_host_view(o->gmem_flags))
+		bad("--faults needs --gmem-flags 3: the recipe needs the gmem to be the only backing");
+
+	base = workload_table_end(o->requests);
+	need = base + (o->size ? o->size : SZ_2M);
+	if (o->mem < need)
+		bad("--mem: %llu is too small, the table and the largest request need %llu",
+		    (unsigned long long)o->mem, (unsigned long long)need);
+	if (align_up(o->mem, SZ_2M) + fault_window_size(o->faults) > GUEST_IDMAP_LIMIT)
+		bad("--mem: guest memory and fault window must fit in the first 4 GiB");
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct vm vm;
+	static struct truth t;	/* large: keep it off the stack */
+
+	parse_opts(argc, argv, &o);
+	check_opts(&o);
+
+	vm_create(&vm, &o);
+	vm_set_main_memory(&vm);
+	if (o.faults) {
+		vm.fault_gpa = align_up(vm.mem_size, SZ_2M);
+		vm.fault_size = fault_window_size(o.faults);
+		vm_fault_window_add(&vm);
+	}
+	vm_create_vcpu(&vm);
+	guest_load(&vm);
+	workload_prepare(&vm, &o);
+	guest_set_regs(&vm);
+
+	if (o.start_delay_ms)
+		sleep_ms(o.start_delay_ms);
+	workload_run(&vm, &o, &t);
+
+	if (o.exits && t.loop_ns)
+		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
+			(unsigned long long)t.loop_exits, (unsigned long long)t.loop_ns,
+			(double)t.loop_exits * 1e9 / (double)t.loop_ns);
+	if (report_write(&o, &vm, &t) < 0)
+		return 1;
+	if (o.hold_ms)
+		sleep_ms(o.hold_ms);
+	vm_destroy(&vm);
+	free(t.faults);
+	return 0;
+}

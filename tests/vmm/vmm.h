@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * testvmm: a minimal VMM that drives real private/shared conversion
+ * traffic through KVM and records, as ground truth, exactly which KVM
+ * calls it made and which exits it saw.
+ */
+#ifndef TESTVMM_H
+#define TESTVMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include <linux/kvm.h>
+#include <privmem/kvm_abi.h>
+
+#define PAGE_SIZE_4K		0x1000ull
+#define SZ_2M			0x200000ull
+
+/*
+ * Guest physical layout (identity-mapped, so also the guest's virtual
+ * layout).  Everything the guest needs in order to run lives below
+ * GUEST_TABLE_GPA + table size, and conversions are only ever requested
+ * above that, so a punched hole can never remove the guest's own code,
+ * page tables or mailbox.
+ */
+#define GUEST_CODE_GPA		0x1000ull
+#define GUEST_PML4_GPA		0x2000ull	/* cr3; then PDPT and 4 PDs */
+#define GUEST_PDPT_GPA		0x3000ull
+#define GUEST_PD_GPA		0x4000ull	/* 4 pages: 0..4 GiB in 2 MiB pages */
+#define GUEST_HDR_GPA		0x8000ull	/* struct guest_hdr */
+#define GUEST_MAILBOX_GPA	0x9000ull	/* struct guest_req, written by the guest */
+#define GUEST_STACK_TOP		0xb000ull	/* the guest does not push; kept valid anyway */
+#define GUEST_PVM_NATIVE_GPA	0xc000ull	/* zero page named by PVM_MSR_NATIVE */
+#define GUEST_TABLE_GPA		0x10000ull	/* struct guest_req[nreq] */
+#define GUEST_IDMAP_LIMIT	0x100000000ull	/* what the page tables map */
+
+/* Ports the guest writes to; each `out` is one KVM_EXIT_IO. */
+#define PORT_REQUEST		0x510	/* mailbox holds a conversion request */
+#define PORT_LOOP		0x511	/* one exit of the --exits benchmark */
+#define PORT_FAULT_ARM		0x512	/* about to touch the fault window */
+#define PORT_LOOP_BEGIN		0x513	/* benchmark starts with the next exit */
+
+/*
+ * KVM PVM (the paravirtual KVM of the development hosts) emulates a plain
+ * CPL0 guest instruction by instruction; writing gpa|1 of a guest page to
+ * this MSR lets the vCPU run natively instead, and 0 turns that off.
+ * Found by trial: gpa 0 is accepted but changes nothing, a gpa outside
+ * guest memory is refused, the page is left untouched, and the page
+ * tables must set U/S or the native vCPU never comes back from KVM_RUN.
+ */
+#define PVM_MSR_NATIVE		0x4b564d10u
+#define PVM_NATIVE_ENABLE	1ull
+
+/* Memory slots. */
+#define SLOT_MAIN		0
+#define SLOT_FAULT		1
+
+/* Shared with the guest code: layout fixed by the bytes in guest.c. */
+struct guest_hdr {
+	uint64_t nreq;
+	uint64_t nfault;
+	uint64_t nexit;
+	uint64_t table_gpa;
+	uint64_t fault_gpa;	/* first address the guest touches to fault */
+};
+
+enum req_dir { REQ_TO_SHARED = 0, REQ_TO_PRIVATE = 1 };
+
+struct guest_req {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t dir;		/* enum req_dir */
+};
+
+enum dir_mode { DIR_MIXED, DIR_SHARED, DIR_PRIVATE };
+
+struct opts {
+	uint64_t seed;
+	uint64_t requests;
+	uint64_t vm_type;
+	uint64_t mem;
+	uint64_t size;		/* 0: seeded sizes */
+	enum dir_mode dir;
+	uint64_t faults;
+	uint64_t exits;
+	uint64_t hold_ms;
+	uint64_t start_delay_ms;
+	uint64_t gmem_flags;
+	const char *json;	/* NULL: stdout */
+	bool verbose;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+
+	int gmem_fd;		/* backs [0, mem_size) in SLOT_MAIN */
+	uint8_t *mem;		/* the shared view: that gmem's mmap, or anonymous memory */
+	uint64_t mem_size;
+	uint64_t gmem_flags;
+	bool mem_is_gmem;
+
+	int fault_gmem_fd;	/* backs the fault window in SLOT_FAULT; -1 when dropped */
+	uint8_t *fault_mem;
+	uint64_t fault_gpa;
+	uint64_t fault_size;
+};
+
+#define LOG2_BUCKETS		64
+#define ERRNO_SLOTS		4096
+#define EXIT_SLOTS		256
+
+struct dir_stats {
+	uint64_t attempts;
+	uint64_t attempt_bytes;
+	uint64_t conversions;
+	uint64_t bytes;
+	uint64_t size_log2_hist[LOG2_BUCKETS];
+	uint64_t attempt_size_log2_hist[LOG2_BUCKETS];
+};
+
+struct fault_rec {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t flags;
+};
+
+/* The ground truth printed as JSON: only what the VMM itself did and saw. */
+struct truth {
+	uint64_t mailbox;
+	uint64_t memory_fault;
+	struct dir_stats to_private;
+	struct dir_stats to_shared;
+	uint64_t attr_errors[ERRNO_SLOTS];	/* by errno; the last slot collects the rest */
+	uint64_t discards;
+	uint64_t discard_bytes;
+	uint64_t discard_errors;
+	struct fault_rec *faults;
+	size_t nfaults;
+	uint64_t exits[EXIT_SLOTS];		/* by kvm_run->exit_reason */
+	uint64_t kvm_run_errors;
+	uint64_t loop_exits;
+	uint64_t loop_ns;
+};
+
+/*
+ * The host may read and write a guest_memfd through mmap only with both
+ * flags: INIT_SHARED is what lets its pages fault in as shared.  Without
+ * them (VM types with private memory) the shared view is separate memory.
+ */
+static inline bool gmem_is_host_view(uint64_t flags)
+{
+	const uint64_t both = PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED;
+
+	return (flags & both) == both;
+}
+
+/* One 4 KiB page per fault, in whole 2 MiB pages of the guest's map. */
+static inline uint64_t fault_window_size(uint64_t faults)
+{
+	return (faults * PAGE_SIZE_4K + SZ_2M - 1) & ~(SZ_2M - 1);
+}
+
+/* kvm.c */
+void die_errno(const char *what, int err) __attribute__((noreturn));
+void vm_create(struct vm *vm, const struct opts *o);
+void vm_set_main_memory(struct vm *vm);
+void vm_fault_window_add(struct vm *vm);
+void vm_fault_window_drop(struct vm *vm);
+void vm_fault_window_delete_slot(struct vm *vm);
+void vm_create_vcpu(struct vm *vm);
+bool vm_set_native(struct vm *vm, bool on);
+void vm_destroy(struct vm *vm);
+
+/* guest.c */
+void guest_load(struct vm *vm);
+void guest_set_regs(struct vm *vm);
+
+/* workload.c */
+uint64_t workload_table_end(uint64_t nreq);
+void workload_prepare(struct vm *vm, const struct opts *o);
+void workload_run(struct vm *vm, const struct opts *o, struct truth *t);
+
+/* report.c */
+const char *errno_name(int err, char *buf, size_t len);
+int report_write(const struct opts *o, const struct vm *vm,
+		 const struct truth *t);
+
+#endif
