@@ -109,13 +109,20 @@ static __always_inline void hook_hit(__u32 hook)
 		*n += 1;
 }
 
-/* Kernel pointers must not leak to unprivileged readers of a trace. */
-static __always_inline __u64 vm_id(const void *kvm)
+/*
+ * Kernel pointers must not leak to unprivileged readers of a trace, and a
+ * freed struct kvm's address is soon reused: mix in the creator's pid,
+ * which KVM keeps in stats_id ("kvm-<pid>").
+ */
+static __always_inline __u64 vm_id(struct kvm *kvm)
 {
-	__u64 x = (__u64)kvm;
+	__u64 x = (__u64)kvm, salt = 0;
 
 	if (!x)
 		return 0;
+	if (bpf_core_field_exists(kvm->stats_id))
+		bpf_probe_read_kernel(&salt, sizeof(salt), __builtin_preserve_access_index(&kvm->stats_id[4]));
+	x ^= (salt << 17) | (salt >> 47);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;

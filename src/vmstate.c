@@ -38,23 +38,32 @@ struct pm_vm *pm_state_find(struct pm_state *s, uint64_t id)
 
 static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 {
-	struct pm_vm *vm = pm_state_find(s, e->vm);
+	struct pm_vm *vm = pm_state_find(s, e->vm), *next;
 	unsigned b;
 
-	if (vm)
+	if (vm && !(vm->destroyed && e->type == PM_EV_VM_CREATE))
 		return vm;
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return NULL;
+	if (vm) {
+		/* a new VM under a dead one's id: start its books afresh */
+		next = vm->next;
+		free(vm->pending);
+		memset(vm, 0, sizeof(*vm));
+		vm->next = next;
+		s->nvms--;
+	} else {
+		vm = calloc(1, sizeof(*vm));
+		if (!vm)
+			return NULL;
+		b = bucket_of(e->vm);
+		vm->next = s->bucket[b];
+		s->bucket[b] = vm;
+	}
 	vm->id = e->vm;
 	vm->pid = e->pid;
 	memcpy(vm->comm, e->comm, sizeof(vm->comm));
 	vm->comm[PM_COMM_LEN - 1] = '\0';
 	vm->cgroup_id = e->cgroup;
 	vm->first_ns = e->ts;
-	b = bucket_of(e->vm);
-	vm->next = s->bucket[b];
-	s->bucket[b] = vm;
 	s->nvms++;
 	return vm;
 }

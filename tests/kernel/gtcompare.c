@@ -101,7 +101,8 @@ static void compare(json_object *vm, json_object *gt)
 	snprintf(q, sizeof(q), "kernel.exits");
 	same_counts(vm, gt, q, "exits");
 	ASSERT_EQ(num(vm, "kernel.kvm_run_errors"), num(gt, "kvm_run_errors"), "kvm_run_errors");
-	ASSERT_EQ(num(vm, "guest_bytes"), num(gt, "gmem.total_size"), "guest_bytes");
+	ASSERT_EQ(num(vm, "guest_bytes"), num(gt, "gmem.created_bytes"), "guest_bytes");
+	ASSERT_EQ(num(vm, "gmem_count"), num(gt, "gmem.created"), "gmem_count");
 	ASSERT_EQ(num(vm, "resume_latency.count"),
 		  num(gt, "requests.memory_fault") + num(gt, "requests.hypercall"), "a resume per request");
 	ASSERT_EQ(num(vm, "lost"), 0, "no loss");

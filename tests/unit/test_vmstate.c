@@ -158,6 +158,27 @@ static void process_exit_takes_all_its_vms(void **state)
 	pm_state_free(&s);
 }
 
+static void id_reused_after_destroy(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	e = decide(5, 1, 4096, PM_TO_SHARED, 0);
+	pm_state_apply(&s, &e);
+	e = ev(5, PM_EV_VM_DESTROY, 1, 2);
+	pm_state_apply(&s, &e);
+	e = ev(5, PM_EV_VM_CREATE, 1, 3);
+	e.pid = 777;
+	pm_state_apply(&s, &e);
+	assert_int_equal(s.nvms, 1);
+	assert_false(pm_state_find(&s, 5)->destroyed);
+	assert_int_equal(pm_state_find(&s, 5)->pid, 777);
+	assert_int_equal(pm_state_find(&s, 5)->dir[PM_TO_SHARED].attempts, 0);
+	pm_state_free(&s);
+}
+
 static void malformed_records(void **state)
 {
 	struct pm_state s;
@@ -232,6 +253,7 @@ int main(void)
 		cmocka_unit_test(request_resume_latency),
 		cmocka_unit_test(separate_books_and_destroy),
 		cmocka_unit_test(process_exit_takes_all_its_vms),
+		cmocka_unit_test(id_reused_after_destroy),
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(gmem_and_shared_fraction),
 		cmocka_unit_test(many_vms_listed_in_order),

@@ -32,8 +32,11 @@ static int xioctl(int fd, unsigned long req, void *arg, const char *what)
 static int gmem_create(struct vm *vm, uint64_t size)
 {
 	struct pm_kvm_create_guest_memfd g = { .size = size, .flags = vm->gmem_flags };
+	int fd = xioctl(vm->vm_fd, PM_KVM_CREATE_GUEST_MEMFD, &g, "KVM_CREATE_GUEST_MEMFD");
 
-	return xioctl(vm->vm_fd, PM_KVM_CREATE_GUEST_MEMFD, &g, "KVM_CREATE_GUEST_MEMFD");
+	vm->gmem_created++;
+	vm->gmem_created_bytes += size;
+	return fd;
 }
 
 /*

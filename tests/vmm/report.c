@@ -66,8 +66,8 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 
 	fprintf(f, "{\"pid\":%d,\"seed\":%llu,\"vm_type\":%llu,", (int)getpid(), (ull)o->seed,
 		(ull)o->vm_type);
-	fprintf(f, "\"gmem\":{\"size\":%llu,\"flags\":%llu},", (ull)vm->mem_size,
-		(ull)vm->gmem_flags);
+	fprintf(f, "\"gmem\":{\"size\":%llu,\"flags\":%llu,\"created\":%llu,\"created_bytes\":%llu},",
+		(ull)vm->mem_size, (ull)vm->gmem_flags, (ull)vm->gmem_created, (ull)vm->gmem_created_bytes);
 	fprintf(f, "\"requests\":{\"mailbox\":%llu,\"hypercall\":0,\"memory_fault\":%llu},",
 		(ull)t->mailbox, (ull)t->memory_fault);
 	put_dir(f, "to_private", &t->to_private);

@@ -108,6 +108,9 @@ struct vm {
 	uint8_t *fault_mem;
 	uint64_t fault_gpa;
 	uint64_t fault_size;
+
+	uint64_t gmem_created;	/* KVM_CREATE_GUEST_MEMFD calls that succeeded */
+	uint64_t gmem_created_bytes;
 };
 
 #define LOG2_BUCKETS		64
