@@ -584,3 +584,119 @@ int BPF_PROG(pm_page_fault, struct kvm_vcpu *vcpu, __u64 addr, __u64 error_code)
 	__sync_fetch_and_add(&ks->private_fault_hist[log2_u64(addr) & (PM_HIST_SLOTS - 1)], 1);
 	return 0;
 }
+
+/*
+ * Where the kernel allows trampolines (fentry/fexit), these replace the
+ * syscall tracepoints: they run only for KVM's own files, so other
+ * processes pay nothing. Same records, flags without PM_F_SYSCALL_TP.
+ */
+SEC("fexit/kvm_vm_ioctl")
+int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long arg, long ret)
+{
+	struct call_args ca = {};
+	struct pm_event *e;
+
+	if (!interesting_cmd(ioctl) || ioctl == PM_KVM_CREATE_VM)
+		return 0;
+	hook_hit(PM_HOOK_VM_IOCTL_FEXIT);
+	ca.vm = vm_id(BPF_CORE_READ(filp, private_data));
+	if (ioctl == PM_KVM_SET_MEMORY_ATTRIBUTES) {
+		struct pm_kvm_memory_attributes a = {};
+
+		bpf_probe_read_user(&a, sizeof(a), (void *)arg);
+		ca.addr = a.address;
+		ca.size = a.size;
+		ca.attrs = a.attributes;
+		emit_decide(&ca, ret, 0);
+		return 0;
+	}
+	{
+		struct pm_kvm_create_guest_memfd g = {};
+
+		bpf_probe_read_user(&g, sizeof(g), (void *)arg);
+		e = ev_reserve(ca.vm, PM_EV_GMEM_CREATE);
+		if (!e)
+			return 0;
+		e->addr = ret;
+		e->size = g.size;
+		e->attrs = g.flags;
+		e->ret = ret < 0 ? ret : 0;
+		ev_submit(e);
+	}
+	return 0;
+}
+
+SEC("fexit/kvm_dev_ioctl")
+int BPF_PROG(pm_dev_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long arg, long ret)
+{
+	if (ioctl != PM_KVM_CREATE_VM || ret < 0)
+		return 0;
+	hook_hit(PM_HOOK_DEV_IOCTL_FEXIT);
+	emit_vm_create(vm_id(kvm_file_data(fd_file(bpf_get_current_task_btf(), ret), kvm_vm_ioctl_addr)), 0);
+	return 0;
+}
+
+SEC("fentry/kvm_vcpu_ioctl")
+int BPF_PROG(pm_vcpu_ioctl_entry, struct file *filp, unsigned int ioctl, unsigned long arg)
+{
+	if (ioctl != PM_KVM_RUN)
+		return 0;
+	hook_hit(PM_HOOK_VCPU_IOCTL_FENTRY);
+	emit_resume();
+	return 0;
+}
+
+SEC("fexit/kvm_gmem_fallocate")
+int BPF_PROG(pm_gmem_fallocate_exit, struct file *file, int mode, loff_t offset, loff_t len, long ret)
+{
+	struct pm_event *e;
+
+	if (!(mode & PM_FALLOC_FL_PUNCH_HOLE))
+		return 0;
+	hook_hit(PM_HOOK_GMEM_FALLOC_FEXIT);
+	e = ev_reserve(vm_id(gmem_file_kvm(BPF_CORE_READ(file, private_data))), PM_EV_DISCARD);
+	if (!e)
+		return 0;
+	e->addr = offset;
+	e->size = len;
+	e->attrs = mode;
+	e->ret = ret;
+	ev_submit(e);
+	return 0;
+}
+
+/* The real end of a VM: its last reference dropped. */
+SEC("fentry/kvm_destroy_vm")
+int BPF_PROG(pm_destroy_vm, struct kvm *kvm)
+{
+	__u64 vm = vm_id(kvm);
+	struct pm_event *e;
+
+	hook_hit(PM_HOOK_DESTROY_FENTRY);
+	e = ev_reserve(vm, PM_EV_VM_DESTROY);
+	if (e)
+		ev_submit(e);
+	return 0;
+}
+
+/*
+ * kvm_vm_set_mem_attributes (7.2+) names no VM: like the exit hook, find it
+ * through the ioctl being served (di = VM fd).
+ */
+SEC("raw_tp/kvm_vm_set_mem_attributes")
+int BPF_PROG(pm_set_attr, __u64 start, __u64 end, unsigned long attrs)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pm_vm_kstats *ks;
+	struct kvm *kvm;
+
+	hook_hit(PM_HOOK_SET_ATTR_TP);
+	kvm = kvm_file_data(fd_file(task, BPF_CORE_READ(regs, di)), kvm_vm_ioctl_addr);
+	ks = kstats_of(vm_id(kvm));
+	if (!ks)
+		return 0;
+	__sync_fetch_and_add(&ks->set_attr_calls, 1);
+	__sync_fetch_and_add(&ks->set_attr_bytes, (end - start) << PAGE_SHIFT);
+	return 0;
+}

@@ -64,6 +64,7 @@ static void set_hook(struct pm_capture *c, enum pm_hook h, const char *name, con
 	c->hooks[h].covers = covers;
 	c->hooks[h].taxes_all = tax;
 	c->hooks[h].state = PM_HOOK_UNAVAILABLE;
+	c->hooks[h].reason[0] = '\0';
 }
 
 static void hook_reason(struct pm_capture *c, enum pm_hook h, enum pm_hook_state st, const char *fmt, ...)
@@ -109,6 +110,27 @@ static int tp_nparams(const char *tp)
 	return ret;
 }
 
+/* Is NAME a function in vmlinux or KVM's module BTF (an fentry/fexit target)? */
+static bool btf_has_func(const char *name)
+{
+	static const char *const mods[] = { "kvm", "kvm_amd", "kvm_intel" };
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *btf;
+	bool found = false;
+
+	if (!vmlinux)
+		return false;
+	for (int i = -1; i < 3 && !found; i++) {
+		btf = i < 0 ? vmlinux : btf__load_module_btf(mods[i], vmlinux);
+		if (!btf)
+			continue;
+		found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+		if (btf != vmlinux)
+			btf__free(btf);
+	}
+	btf__free(vmlinux);
+	return found;
+}
+
 static bool syscall_tp_exists(const char *name)
 {
 	char p[256];
@@ -120,19 +142,97 @@ static bool syscall_tp_exists(const char *name)
 	return access(p, R_OK) == 0;
 }
 
-static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks)
+/* Trampoline hooks, in groups that must all be live to replace a syscall tracepoint. */
+static const struct {
+	enum pm_hook hook;
+	const char *func;
+	const char *covers;
+} fexit_hooks[] = {
+	{ PM_HOOK_VM_IOCTL_FEXIT, "kvm_vm_ioctl", "decide, gmem_create" },
+	{ PM_HOOK_DEV_IOCTL_FEXIT, "kvm_dev_ioctl", "vm_create" },
+	{ PM_HOOK_VCPU_IOCTL_FENTRY, "kvm_vcpu_ioctl", "resume" },
+	{ PM_HOOK_GMEM_FALLOC_FEXIT, "kvm_gmem_fallocate", "discard" },
+	{ PM_HOOK_DESTROY_FENTRY, "kvm_destroy_vm", "vm_destroy" },
+};
+
+static bool live(const struct pm_capture *c, enum pm_hook h)
+{
+	return c->hooks[h].state == PM_HOOK_LIVE;
+}
+
+static void probe_fexit(struct pm_capture *c, const char *refused)
+{
+	for (unsigned i = 0; i < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); i++) {
+		enum pm_hook h = fexit_hooks[i].hook;
+
+		set_hook(c, h, fexit_hooks[i].func, fexit_hooks[i].covers, false);
+		if (!btf_has_func(fexit_hooks[i].func))
+			hook_reason(c, h, PM_HOOK_UNAVAILABLE, "%s not in kernel BTF", fexit_hooks[i].func);
+		else if (refused)
+			hook_reason(c, h, PM_HOOK_FAILED, "%s", refused);
+		else
+			c->hooks[h].state = PM_HOOK_LIVE;
+	}
+	/* the ioctl group replaces the ioctl tracepoints only as a whole */
+	if (!live(c, PM_HOOK_VM_IOCTL_FEXIT) || !live(c, PM_HOOK_DEV_IOCTL_FEXIT) ||
+	    !live(c, PM_HOOK_VCPU_IOCTL_FENTRY)) {
+		static const enum pm_hook group[] = {
+			PM_HOOK_VM_IOCTL_FEXIT, PM_HOOK_DEV_IOCTL_FEXIT, PM_HOOK_VCPU_IOCTL_FENTRY,
+		};
+
+		for (unsigned i = 0; i < 3; i++)
+			if (live(c, group[i]))
+				hook_reason(c, group[i], PM_HOOK_UNAVAILABLE,
+					    "needs kvm_vm_ioctl, kvm_dev_ioctl and kvm_vcpu_ioctl together");
+	}
+}
+
+static void probe_syscall_tp(struct pm_capture *c, enum pm_hook h, const char *sc, bool have_sym,
+			     const char *sym, bool superseded, bool refuse)
+{
+	char enter[64], exit_[64];
+
+	snprintf(enter, sizeof(enter), "sys_enter_%s", sc);
+	snprintf(exit_, sizeof(exit_), "sys_exit_%s", sc);
+	if (superseded)
+		hook_reason(c, h, PM_HOOK_SUPERSEDED, "fentry/fexit hooks cover it at no cost to other processes");
+	else if (refuse)
+		hook_reason(c, h, PM_HOOK_DISABLED, "--no-syscall-hooks");
+	else if (!syscall_tp_exists(enter) || !syscall_tp_exists(exit_))
+		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
+	else if (!have_sym)
+		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "%s not in /proc/kallsyms", sym);
+	else
+		c->hooks[h].state = PM_HOOK_LIVE;
+}
+
+static void probe_tp(struct pm_capture *c, enum pm_hook h, const char *tp, int nparams, const char *why)
+{
+	int n = tp_nparams(tp);
+
+	if (n == nparams)
+		c->hooks[h].state = PM_HOOK_LIVE;
+	else
+		hook_reason(c, h, PM_HOOK_UNAVAILABLE, n < 0 ? "kernel has no %s tracepoint" : "%s: %s", tp,
+			    n < 0 ? "" : why);
+}
+
+static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks,
+		  const char *fexit_refused)
 {
 	struct capture_bpf *s = c->skel;
-	int n;
+	bool ioctl_fexit, falloc_fexit;
 
 	set_hook(c, PM_HOOK_EXIT, "kvm_userspace_exit", "exits, requests", false);
 	set_hook(c, PM_HOOK_IOCTL_TP, "syscalls:ioctl", "vm_create, gmem_create, decide, resume", true);
 	set_hook(c, PM_HOOK_FALLOCATE_TP, "syscalls:fallocate", "discard", true);
-	set_hook(c, PM_HOOK_PROC_EXIT, "sched_process_exit", "vm_destroy", false);
+	set_hook(c, PM_HOOK_PROC_EXIT, "sched_process_exit", "vm_destroy (VMM exit)", false);
 	set_hook(c, PM_HOOK_RMP_FAULT, "kvm_rmp_fault", "rmp_fault (aggregated)", false);
 	set_hook(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", "private page_fault (aggregated)", false);
-
-	bpf_program__set_autoload(s->progs.pm_inject_exit, false);
+	set_hook(c, PM_HOOK_SET_ATTR_TP, "kvm_vm_set_mem_attributes", "set_attr (aggregated)", false);
+	probe_fexit(c, fexit_refused);
+	ioctl_fexit = live(c, PM_HOOK_VM_IOCTL_FEXIT);
+	falloc_fexit = live(c, PM_HOOK_GMEM_FALLOC_FEXIT);
 
 	if (tp_nparams("kvm_userspace_exit") < 0)
 		hook_reason(c, PM_HOOK_EXIT, PM_HOOK_UNAVAILABLE, "no kvm_userspace_exit tracepoint (KVM not loaded?)");
@@ -140,47 +240,39 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 		hook_reason(c, PM_HOOK_EXIT, PM_HOOK_UNAVAILABLE, "kvm_vcpu_ioctl not in /proc/kallsyms");
 	else
 		c->hooks[PM_HOOK_EXIT].state = PM_HOOK_LIVE;
-
-	if (o->no_syscall_hooks) {
-		hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_DISABLED, "--no-syscall-hooks");
-		hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_DISABLED, "--no-syscall-hooks");
-	} else {
-		if (!syscall_tp_exists("sys_enter_ioctl") || !syscall_tp_exists("sys_exit_ioctl"))
-			hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
-		else if (!ks[1].addr)
-			hook_reason(c, PM_HOOK_IOCTL_TP, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
-		else
-			c->hooks[PM_HOOK_IOCTL_TP].state = PM_HOOK_LIVE;
-		if (!syscall_tp_exists("sys_enter_fallocate") || !syscall_tp_exists("sys_exit_fallocate"))
-			hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
-		else if (!ks[3].addr)
-			hook_reason(c, PM_HOOK_FALLOCATE_TP, PM_HOOK_UNAVAILABLE, "kvm_gmem_fallocate not in /proc/kallsyms");
-		else
-			c->hooks[PM_HOOK_FALLOCATE_TP].state = PM_HOOK_LIVE;
-	}
+	probe_syscall_tp(c, PM_HOOK_IOCTL_TP, "ioctl", ks[1].addr, "kvm_vm_ioctl", ioctl_fexit, o->no_syscall_hooks);
+	probe_syscall_tp(c, PM_HOOK_FALLOCATE_TP, "fallocate", ks[3].addr, "kvm_gmem_fallocate", falloc_fexit,
+			 o->no_syscall_hooks);
 	c->hooks[PM_HOOK_PROC_EXIT].state = tp_nparams("sched_process_exit") > 0 ? PM_HOOK_LIVE : PM_HOOK_UNAVAILABLE;
+	probe_tp(c, PM_HOOK_RMP_FAULT, "kvm_rmp_fault", 7, "unknown prototype");
+	probe_tp(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", 4, "lacks the vCPU argument");
+	probe_tp(c, PM_HOOK_SET_ATTR_TP, "kvm_vm_set_mem_attributes", 4, "unknown prototype");
+	if (live(c, PM_HOOK_SET_ATTR_TP) && !ks[1].addr)
+		hook_reason(c, PM_HOOK_SET_ATTR_TP, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
 
-	n = tp_nparams("kvm_rmp_fault");
-	if (n == 7)
-		c->hooks[PM_HOOK_RMP_FAULT].state = PM_HOOK_LIVE;
-	else
-		hook_reason(c, PM_HOOK_RMP_FAULT, PM_HOOK_UNAVAILABLE,
-			    n < 0 ? "kernel has no kvm_rmp_fault tracepoint" : "kvm_rmp_fault has an unknown prototype");
-	n = tp_nparams("kvm_page_fault");
-	if (n == 4)
-		c->hooks[PM_HOOK_PAGE_FAULT].state = PM_HOOK_LIVE;
-	else
-		hook_reason(c, PM_HOOK_PAGE_FAULT, PM_HOOK_UNAVAILABLE,
-			    n < 0 ? "kernel has no kvm_page_fault tracepoint" : "kvm_page_fault lacks the vCPU argument");
+	bpf_program__set_autoload(s->progs.pm_inject_exit, false);
+	bpf_program__set_autoload(s->progs.pm_exit, live(c, PM_HOOK_EXIT));
+	bpf_program__set_autoload(s->progs.pm_sys_enter_ioctl, live(c, PM_HOOK_IOCTL_TP));
+	bpf_program__set_autoload(s->progs.pm_sys_exit_ioctl, live(c, PM_HOOK_IOCTL_TP));
+	bpf_program__set_autoload(s->progs.pm_sys_enter_fallocate, live(c, PM_HOOK_FALLOCATE_TP));
+	bpf_program__set_autoload(s->progs.pm_sys_exit_fallocate, live(c, PM_HOOK_FALLOCATE_TP));
+	bpf_program__set_autoload(s->progs.pm_proc_exit, live(c, PM_HOOK_PROC_EXIT));
+	bpf_program__set_autoload(s->progs.pm_rmp_fault, live(c, PM_HOOK_RMP_FAULT));
+	bpf_program__set_autoload(s->progs.pm_page_fault, live(c, PM_HOOK_PAGE_FAULT));
+	bpf_program__set_autoload(s->progs.pm_set_attr, live(c, PM_HOOK_SET_ATTR_TP));
+	bpf_program__set_autoload(s->progs.pm_vm_ioctl_exit, live(c, PM_HOOK_VM_IOCTL_FEXIT));
+	bpf_program__set_autoload(s->progs.pm_dev_ioctl_exit, live(c, PM_HOOK_DEV_IOCTL_FEXIT));
+	bpf_program__set_autoload(s->progs.pm_vcpu_ioctl_entry, live(c, PM_HOOK_VCPU_IOCTL_FENTRY));
+	bpf_program__set_autoload(s->progs.pm_gmem_fallocate_exit, live(c, PM_HOOK_GMEM_FALLOC_FEXIT));
+	bpf_program__set_autoload(s->progs.pm_destroy_vm, live(c, PM_HOOK_DESTROY_FENTRY));
+}
 
-	bpf_program__set_autoload(s->progs.pm_exit, c->hooks[PM_HOOK_EXIT].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_sys_enter_ioctl, c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_sys_exit_ioctl, c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_sys_enter_fallocate, c->hooks[PM_HOOK_FALLOCATE_TP].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_sys_exit_fallocate, c->hooks[PM_HOOK_FALLOCATE_TP].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_proc_exit, c->hooks[PM_HOOK_PROC_EXIT].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_rmp_fault, c->hooks[PM_HOOK_RMP_FAULT].state == PM_HOOK_LIVE);
-	bpf_program__set_autoload(s->progs.pm_page_fault, c->hooks[PM_HOOK_PAGE_FAULT].state == PM_HOOK_LIVE);
+static bool any_fexit_live(const struct pm_capture *c)
+{
+	for (unsigned i = 0; i < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); i++)
+		if (live(c, fexit_hooks[i].hook))
+			return true;
+	return false;
 }
 
 static void attach(struct pm_capture *c, enum pm_hook h, struct bpf_program *p)
@@ -212,6 +304,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		{ "kvm_dev_ioctl", 0 }, { "kvm_vm_ioctl", 0 }, { "kvm_vcpu_ioctl", 0 }, { "kvm_gmem_fallocate", 0 },
 	};
 	struct pm_capture *c;
+	char refused[128] = "";
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -227,22 +320,34 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		snprintf(msg, len, "cannot read /proc/kallsyms: %s", strerror(-err));
 		goto fail;
 	}
-	c->skel = capture_bpf__open();
-	if (!c->skel) {
-		err = -errno;
-		snprintf(msg, len, "cannot open BPF object: %s", strerror(errno));
-		goto fail;
-	}
-	c->skel->rodata->kvm_dev_ioctl_addr = ks[0].addr;
-	c->skel->rodata->kvm_vm_ioctl_addr = ks[1].addr;
-	c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
-	c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
-	probe(c, o, ks);
-	err = capture_bpf__load(c->skel);
-	if (err) {
+	/*
+	 * Try with trampolines first; a kernel that refuses them (EPERM, no
+	 * BPF trampoline support) fails the whole load, so retry without.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
 		char why[256];
 
+		capture_bpf__destroy(c->skel);
+		c->skel = capture_bpf__open();
+		if (!c->skel) {
+			err = -errno;
+			snprintf(msg, len, "cannot open BPF object: %s", strerror(errno));
+			goto fail;
+		}
+		c->skel->rodata->kvm_dev_ioctl_addr = ks[0].addr;
+		c->skel->rodata->kvm_vm_ioctl_addr = ks[1].addr;
+		c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
+		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
+		probe(c, o, ks, pass ? refused : NULL);
+		libbpf_log_len = 0;
+		err = capture_bpf__load(c->skel);
+		if (!err)
+			break;
 		last_reason(why, sizeof(why));
+		if (pass == 0 && any_fexit_live(c)) {
+			snprintf(refused, sizeof(refused), "fentry/fexit refused by the kernel (%s)", strerror(-err));
+			continue;
+		}
 		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
 		goto fail;
 	}
@@ -254,6 +359,12 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 	attach(c, PM_HOOK_PROC_EXIT, c->skel->progs.pm_proc_exit);
 	attach(c, PM_HOOK_RMP_FAULT, c->skel->progs.pm_rmp_fault);
 	attach(c, PM_HOOK_PAGE_FAULT, c->skel->progs.pm_page_fault);
+	attach(c, PM_HOOK_SET_ATTR_TP, c->skel->progs.pm_set_attr);
+	attach(c, PM_HOOK_VM_IOCTL_FEXIT, c->skel->progs.pm_vm_ioctl_exit);
+	attach(c, PM_HOOK_DEV_IOCTL_FEXIT, c->skel->progs.pm_dev_ioctl_exit);
+	attach(c, PM_HOOK_VCPU_IOCTL_FENTRY, c->skel->progs.pm_vcpu_ioctl_entry);
+	attach(c, PM_HOOK_GMEM_FALLOC_FEXIT, c->skel->progs.pm_gmem_fallocate_exit);
+	attach(c, PM_HOOK_DESTROY_FENTRY, c->skel->progs.pm_destroy_vm);
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
 	if (!c->rb) {
 		err = -errno;

@@ -168,9 +168,9 @@ static void log_hooks(struct daemon *d)
 	for (int i = 0; i < PM_HOOK_MAX; i++) {
 		if (!h[i].name)
 			continue;
-		fprintf(stderr, "privmemd: hook %-20s %-11s %s%s%s\n", h[i].name, pm_hook_state_name(h[i].state),
-			h[i].reason, h[i].state == PM_HOOK_LIVE && h[i].taxes_all ? "taxes every syscall of every process" : "",
-			"");
+		fprintf(stderr, "privmemd: hook %-26s %-11s %s%s\n", h[i].name, pm_hook_state_name(h[i].state),
+			h[i].reason,
+			h[i].state == PM_HOOK_LIVE && h[i].taxes_all ? "taxes every syscall of every process" : "");
 	}
 }
 

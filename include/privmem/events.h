@@ -91,6 +91,8 @@ enum pm_hook {
 	PM_HOOK_PAGE_FAULT,
 	PM_HOOK_SET_ATTR_TP,		/* kvm_vm_set_mem_attributes */
 	PM_HOOK_LSM,			/* lsm/file_ioctl */
+	PM_HOOK_DEV_IOCTL_FEXIT,	/* fexit kvm_dev_ioctl (vm_create) */
+	PM_HOOK_DESTROY_FENTRY,		/* fentry kvm_destroy_vm */
 	PM_HOOK_MAX,
 };
 
