@@ -1,0 +1,61 @@
+#!/bin/bash
+# make bench: overheads as ratios against a baseline taken in the same run.
+# Alternates bare and attached runs and takes medians, so drift hits both.
+set -eu
+cd "$(dirname "$0")/../.."
+B=build
+ROUNDS=${ROUNDS:-5}
+T=$(mktemp -d /tmp/privmem-bench.XXXXXX)
+DPID=
+trap '[ -n "$DPID" ] && kill $DPID 2>/dev/null; rm -rf "$T"' EXIT
+
+field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+daemon_on() {
+	"$B/privmemd" -s "$T/sock" "$@" >"$T/d.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 100); do grep -q ready "$T/d.log" && return; sleep 0.05; done
+	echo "privmemd did not start"; cat "$T/d.log"; exit 1
+}
+daemon_off() { kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=; }
+
+# mode: bare | tp (default hooks: syscall tracepoints on kernels without fexit) | nosys
+run_mode() {
+	local mode=$1 what=$2
+	case $mode in
+	tp) daemon_on ;;
+	nosys) daemon_on --no-syscall-hooks ;;
+	esac
+	case $what in
+	exits) "$B/testvmm" --requests 0 --exits 200000 --json - 2>/dev/null | grep -o '"exit_loop":{[^}]*}' | field ns ;;
+	getppid) "$B/sysloop" 2000000 | field getppid_ns ;;
+	ioctl) "$B/sysloop" 2000000 | field ioctl_ns ;;
+	esac
+	[ "$mode" = bare ] || daemon_off
+}
+
+echo "# privmem bench on $(uname -r), $(nproc) CPUs, $(date -u +%F)"
+for what in exits getppid ioctl; do
+	for mode in bare tp nosys; do : >"$T/$what.$mode"; done
+	for _ in $(seq "$ROUNDS"); do
+		for mode in bare tp nosys; do run_mode $mode $what >>"$T/$what.$mode"; done
+	done
+done
+printf '\n| workload | bare | privmemd (syscall tp) | ratio | privmemd --no-syscall-hooks | ratio |\n|---|---|---|---|---|---|\n'
+for what in exits getppid ioctl; do
+	b=$(median <"$T/$what.bare"); t=$(median <"$T/$what.tp"); n=$(median <"$T/$what.nosys")
+	case $what in
+	exits) unit="ns per 200k exits"; label="testvmm port-I/O exit loop" ;;
+	getppid) unit="ns/call"; label="getppid() loop, non-VMM" ;;
+	ioctl) unit="ns/call"; label="ioctl(FIONREAD) loop, non-VMM" ;;
+	esac
+	# ratio = baseline speed / attached speed expressed as attached throughput relative to bare
+	awk -v l="$label" -v u="$unit" -v b="$b" -v t="$t" -v n="$n" 'BEGIN {
+		printf "| %s (%s) | %.0f | %.0f | %.3fx | %.0f | %.3fx |\n", l, u, b, t, b / t, n, b / n }'
+done
+echo
+echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slower). Medians of $ROUNDS alternating rounds."
+echo
+echo "## ingest"
+"$B/ingest" 2
