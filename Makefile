@@ -85,7 +85,7 @@ check: all
 bench: all $(BENCH_BINS)
 	./tests/bench/run.sh
 
-demo: deps all
+demo: deps all $(KTEST_BINS)
 	./scripts/demo.sh
 
 install: all

@@ -23,4 +23,6 @@ echo
 echo "== after it exited:"
 "$B/privmem" -s "$SOCK" vms
 echo
-echo "The VMM's own count is in /tmp/privmem-demo-truth.json; 'privmem -s $SOCK vms --json' gives privmem's."
+echo "== privmem's books against the VMM's own count (/tmp/privmem-demo-truth.json), field by field:"
+"$B/privmem" -s "$SOCK" vms --json >/tmp/privmem-demo-vms.json
+"$B/gtcompare" /tmp/privmem-demo-vms.json /tmp/privmem-demo-truth.json

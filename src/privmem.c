@@ -110,16 +110,16 @@ static void fmt_bytes(char *buf, size_t len, uint64_t b)
 
 static void print_hooks_plain(json_object *hooks)
 {
-	printf("%-22s %-12s %-8s %s\n", "HOOK", "STATE", "HITS", "NOTE");
+	printf("%-26s %-12s %-8s %s\n", "HOOK", "STATE", "HITS", "NOTE");
 	json_object_object_foreach(hooks, name, h) {
 		const char *reason = str_at(h, "reason");
 		json_object *tax;
 		bool taxes = json_object_object_get_ex(h, "taxes_all_processes", &tax) && json_object_get_boolean(tax);
 
-		printf("%-22s %-12s %-8" PRIu64 " %s%s%s\n", name, str_at(h, "state"), u64_at(h, "hits"),
+		printf("%-26s %-12s %-8" PRIu64 " %s%s%s\n", name, str_at(h, "state"), u64_at(h, "hits"),
 		       str_at(h, "covers"), *reason ? "; " : "", *reason ? reason : "");
 		if (taxes && strcmp(str_at(h, "state"), "live") == 0)
-			printf("%-22s %-12s %-8s taxes every syscall of every process (use --no-syscall-hooks)\n", "", "", "");
+			printf("%-26s %-12s %-8s taxes every syscall of every process (use --no-syscall-hooks)\n", "", "", "");
 	}
 }
 
