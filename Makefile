@@ -109,3 +109,18 @@ $(O)/sysloop: tests/bench/sysloop.c | $(O)
 
 $(O)/ingest: tests/bench/ingest.c $(O)/capture.skel.h $(LIB_OBJS)
 	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
+
+# Static binaries for the QEMU test bed's initramfs (tests/vmtest).
+STATIC_CC = $(CC) $(CFLAGS) -Isrc -static
+.PHONY: static
+static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare
+$(O)/static:
+	mkdir -p $@
+$(O)/static/privmemd: src/privmemd.c src/capture.c $(LIB_SRCS) $(SKELS) $(HDRS) | $(O)/static
+	$(STATIC_CC) $(filter %.c,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+$(O)/static/privmem: src/privmem.c $(LIB_SRCS) $(HDRS) | $(O)/static
+	$(STATIC_CC) $(filter %.c,$^) -o $@ $(LDLIBS_JSON)
+$(O)/static/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) | $(O)/static
+	$(STATIC_CC) -Itests/vmm $(filter %.c,$^) -o $@
+$(O)/static/gtcompare: tests/kernel/gtcompare.c | $(O)/static
+	$(STATIC_CC) $< -o $@ $(LDLIBS_JSON)
