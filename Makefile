@@ -124,3 +124,30 @@ $(O)/static/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) | $(O)/
 	$(STATIC_CC) -Itests/vmm $(filter %.c,$^) -o $@
 $(O)/static/gtcompare: tests/kernel/gtcompare.c | $(O)/static
 	$(STATIC_CC) $< -o $@ $(LDLIBS_JSON)
+
+# Policy: the language (policy.c), `privmem policy` (policy_cmd.c), and
+# decide.h, which BPF must compile unchanged: `unit` builds it for BPF,
+# `policy` runs it in the kernel against userspace and checks the CLI.
+LDLIBS_YAML := -lyaml
+POLICY_OBJS := $(O)/policy.o $(O)/policy_cmd.o
+$(O)/privmem: $(POLICY_OBJS)
+$(O)/privmem: LDLIBS_JSON += $(LDLIBS_YAML)
+$(O)/static/privmem: src/policy.c src/policy_cmd.c
+$(O)/static/privmem: LDLIBS_JSON += $(LDLIBS_YAML)
+$(O)/test_policy: $(O)/policy.o
+$(O)/test_policy: LDLIBS_JSON += $(LDLIBS_YAML)
+$(O)/decide.bpf.o: tests/unit/decide.bpf.c include/privmem/decide.h include/privmem/events.h | $(O)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(O)/decide_bpf: tests/unit/decide_bpf.c $(O)/decide.skel.h include/privmem/decide.h | $(O)
+	$(CC) $(CFLAGS) -Isrc $< -o $@ $(LDLIBS_BPF)
+unit: $(O)/decide.bpf.o
+.PHONY: policy install-policy
+policy: $(O)/privmem $(O)/decide_bpf
+	@./tests/unit/policy_cli.sh
+	@$(O)/decide_bpf
+CHECK_STAGES += policy
+install: install-policy
+install-policy:
+	install -d $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/privmem.policy.5 $(DESTDIR)$(MANDIR)/man5/
+

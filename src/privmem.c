@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include "util.h"
 #include "sockapi.h"
+#include "policy.h"
 
 static struct {
 	bool json;
@@ -26,6 +27,7 @@ static const char usage[] =
 	"Commands:\n"
 	"  status        daemon version, live hooks, events and losses\n"
 	"  vms           per-VM conversion books\n"
+	"  policy check FILE  validate a policy file and print it normalised\n"
 	"Exit status: 0 ok, 1 runtime error, 2 usage.\n";
 
 /* Errors are JSON in JSON mode so scripts always parse what they get. */
@@ -202,12 +204,19 @@ static int do_vms(int argc, char **argv)
 	return 0;
 }
 
+/* policy: the language and its checks live in policy.c and policy_cmd.c */
+static int do_policy(int argc, char **argv)
+{
+	return pm_policy_cmd(argc, argv, env.json, env.pretty);
+}
+
 static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } cmds[] = {
 	{ "status", do_status },
 	{ "vms", do_vms },
+	{ "policy", do_policy },
 	{ 0 },
 };
 
