@@ -17,6 +17,8 @@ override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(
 	-DPRIVMEM_VERSION='"$(VERSION)"'
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_JSON := -ljson-c
+LDLIBS_HTTP := -lmicrohttpd
+LDLIBS_CURSES := -lncursesw
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Wall -Werror
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -50,8 +52,8 @@ $(O)/%.skel.h: $(O)/%.bpf.o
 $(O)/%.o: src/%.c $(HDRS) $(SKELS) | $(O)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(O)/privmemd: $(O)/privmemd.o $(O)/capture.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+$(O)/privmemd: $(O)/privmemd.o $(O)/capture.o $(O)/metrics.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP)
 
 $(O)/privmem: $(O)/privmem.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_JSON)
@@ -61,6 +63,9 @@ $(O)/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) include/privme
 
 $(O)/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) -Isrc $^ -o $@ $(LDLIBS_JSON) -lcmocka
+
+$(O)/test_metrics: tests/unit/test_metrics.c $(O)/metrics.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $^ -o $@ $(LDLIBS_JSON) $(LDLIBS_HTTP) -lcmocka
 
 $(O)/bpf_inject_test: tests/kernel/bpf_inject_test.c $(O)/capture.skel.h $(LIB_OBJS)
 	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
@@ -116,8 +121,8 @@ STATIC_CC = $(CC) $(CFLAGS) -Isrc -static
 static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare
 $(O)/static:
 	mkdir -p $@
-$(O)/static/privmemd: src/privmemd.c src/capture.c $(LIB_SRCS) $(SKELS) $(HDRS) | $(O)/static
-	$(STATIC_CC) $(filter %.c,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+$(O)/static/privmemd: src/privmemd.c src/capture.c src/metrics.c $(LIB_SRCS) $(SKELS) $(HDRS) | $(O)/static
+	$(STATIC_CC) -DPM_NO_HTTP $(filter %.c,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
 $(O)/static/privmem: src/privmem.c $(LIB_SRCS) $(HDRS) | $(O)/static
 	$(STATIC_CC) $(filter %.c,$^) -o $@ $(LDLIBS_JSON)
 $(O)/static/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) | $(O)/static
@@ -151,3 +156,9 @@ install-policy:
 	install -d $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/privmem.policy.5 $(DESTDIR)$(MANDIR)/man5/
 
+# privmemd --metrics checked by promtool and scraped by a real prometheus on
+# loopback (tests/metrics); privmemtop under tmux (tests/top).
+.PHONY: metricstest
+metricstest: all
+	./tests/metrics/run.sh
+CHECK_STAGES += metricstest

@@ -6,6 +6,8 @@ PKGS="build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 libyaml-dev libjson-c-dev libncurses-dev libmicrohttpd-dev libcmocka-dev
 mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio
 flex bison dwarves bc rsync kmod"
+# privmemd --metrics tests: promtool and a real prometheus, queried with curl and jq
+PKGS="$PKGS prometheus curl jq"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

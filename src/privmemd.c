@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "metrics.h"
 #include "sockapi.h"
 #include "util.h"
 #include "vmjson.h"
@@ -29,12 +30,15 @@ struct daemon {
 	bool verbose;
 	uint64_t started_ns;
 	unsigned keep_destroyed;
+	const char *metrics_addr;	/* --metrics ADDR:PORT */
+	struct pm_metrics *metrics;
 };
 
 static const char usage[] =
-	"Usage: privmemd [-s SOCKET] [--no-syscall-hooks] [-v]\n"
+	"Usage: privmemd [-s SOCKET] [--metrics ADDR:PORT] [--no-syscall-hooks] [-v]\n"
 	"Observe private/shared memory conversions of KVM guests.\n\n"
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
+	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
 	"  -v, --verbose           log every event to stderr\n"
 	"  -h, --help              this text\n";
@@ -148,6 +152,23 @@ static void serve(struct daemon *d)
 	close(cfd);
 }
 
+/* What a /metrics scrape shows: the books as of now, read from this thread. */
+static void metrics_view(void *ctx, struct pm_metrics_view *v)
+{
+	struct daemon *d = ctx;
+	struct pm_vm *vms[4096];
+	unsigned n = pm_state_list(&d->st, vms, 4096);
+
+	for (unsigned i = 0; i < n; i++)
+		refresh_kstats(d, vms[i]);
+	d->st.lost = pm_capture_lost(d->cap);
+	v->st = &d->st;
+	v->hooks = pm_capture_hooks(d->cap);
+	v->nhooks = PM_HOOK_MAX;
+	v->policy_mode = "none";
+	v->lost = d->st.lost;
+}
+
 static int preflight(char *msg, size_t len)
 {
 	if (geteuid() != 0) {
@@ -180,6 +201,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -194,6 +216,7 @@ int main(int argc, char **argv)
 		case 's': d.sock_path = optarg; break;
 		case 'S': co.no_syscall_hooks = true; break;
 		case 'v': d.verbose = true; break;
+		case 'M': d.metrics_addr = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -219,6 +242,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "privmemd: socket %s: %s\n", d.sock_path, strerror(-d.lfd));
 		goto out;
 	}
+	if (d.metrics_addr) {
+		err = pm_metrics_open(&d.metrics, d.metrics_addr, metrics_view, &d, msg, sizeof(msg));
+		if (err) {
+			fprintf(stderr, "privmemd: %s\n", msg);
+			rc = err == -EINVAL ? 2 : 1;
+			goto out;
+		}
+		fprintf(stderr, "privmemd: metrics on %s\n", pm_metrics_url(d.metrics));
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -234,6 +266,7 @@ int main(int argc, char **argv)
 		}
 		while (poll(&p, 1, 0) > 0 && !exiting)
 			serve(&d);
+		pm_metrics_run(d.metrics);
 		if (pm_now_ns() - last_reap > 1000000000ull) {
 			reap_gone(&d);
 			last_reap = pm_now_ns();
@@ -244,6 +277,7 @@ int main(int argc, char **argv)
 		(unsigned long long)d.st.events, (unsigned long long)pm_capture_lost(d.cap));
 	rc = 0;
 out:
+	pm_metrics_close(d.metrics);
 	if (d.lfd >= 0) {
 		close(d.lfd);
 		unlink(d.sock_path);

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Prometheus /metrics for privmemd.  The renderer is pure (state in, text
+ * out) so unit tests check it; the HTTP side is libmicrohttpd run from the
+ * daemon's own single-threaded loop, so rendering reads the books without
+ * locks.
+ */
+#ifndef PRIVMEM_METRICS_H
+#define PRIVMEM_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "hooks.h"
+#include "vmstate.h"
+
+#define PM_METRICS_MAX_BYTES	(16u << 20)	/* a response never exceeds this */
+#define PM_METRICS_DEFAULT_PORT	9464
+
+/* Everything one scrape shows; filled by the daemon right before rendering. */
+struct pm_metrics_view {
+	const struct pm_state *st;
+	const struct pm_hook_status *hooks;
+	unsigned nhooks;
+	const char *policy_mode;	/* "none" until a policy is loaded */
+	uint64_t lost;			/* ring-buffer drops, host total */
+};
+
+enum pm_metrics_format {
+	PM_METRICS_TEXT,		/* text/plain; version=0.0.4 */
+	PM_METRICS_OPENMETRICS,		/* application/openmetrics-text; version=1.0.0 */
+};
+
+/*
+ * Renders the exposition text into a malloc'ed, NUL-terminated buffer of at
+ * most max bytes (VMs that do not fit are left out and counted in
+ * privmem_metrics_vms_omitted).  Returns NULL only when out of memory.
+ */
+char *pm_metrics_render(const struct pm_metrics_view *v, enum pm_metrics_format fmt, size_t max, size_t *len);
+/* Exposition-format escaping of a label value (\\, \", \n; bad UTF-8 -> '?'). */
+size_t pm_metrics_escape(char *dst, size_t cap, const char *src);
+
+struct pm_metrics;
+typedef void (*pm_metrics_view_fn)(void *ctx, struct pm_metrics_view *v);
+
+/*
+ * Listens on spec, "ADDR:PORT" or "[ADDR6]:PORT" with a numeric address
+ * (port 0 picks a free one).  0 or -errno; msg says why on error.
+ */
+int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_fn fn, void *ctx,
+		    char *msg, size_t len);
+/* Serves whatever is ready, without blocking; call it from the main loop. */
+void pm_metrics_run(struct pm_metrics *m);
+/* "http://127.0.0.1:9464/metrics", with the port actually bound. */
+const char *pm_metrics_url(const struct pm_metrics *m);
+uint64_t pm_metrics_scrapes(const struct pm_metrics *m);
+void pm_metrics_close(struct pm_metrics *m);
+
+#endif

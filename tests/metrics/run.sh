@@ -1,0 +1,170 @@
+#!/bin/bash
+# privmemd --metrics with the real tools: promtool checks the exposition text
+# and the sample rules, and a real prometheus, on loopback only, scrapes
+# privmemd and must report the totals tests/vmm counted itself. Needs root.
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+T=$(mktemp -d /tmp/privmem-metrics.XXXXXX)
+SOCK=$T/privmemd.sock
+PASS=0 FAIL=0
+DPID= PPID_PROM=
+
+cleanup() {
+	[ -n "$PPID_PROM" ] && kill "$PPID_PROM" 2>/dev/null && wait "$PPID_PROM" 2>/dev/null
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
+# same NAME GOT WANT
+same() { [ "$2" = "$3" ] && ok "$1 = $3" || bad "$1: got '$2', want '$3'"; }
+
+if [ "$(id -u)" != 0 ] || [ ! -w /dev/kvm ]; then
+	echo "metrics tests need root and /dev/kvm"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for tool in promtool prometheus curl jq; do
+	command -v $tool >/dev/null || { echo "missing $tool (make deps)"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+# --- the sample alert rules: valid, and they fire on privmemd's series ---
+promtool check rules dist/prometheus/privmem-alerts.yml >"$T/rules.out" 2>&1 &&
+	ok "promtool check rules" || bad "promtool check rules: $(cat "$T/rules.out")"
+promtool test rules tests/metrics/alerts_test.yml >"$T/rtest.out" 2>&1 &&
+	ok "promtool test rules (storm and lost alerts fire)" || bad "promtool test rules: $(cat "$T/rtest.out")"
+
+# --- the systemd unit parses (with this build's binary in ExecStart) ---
+if command -v systemd-analyze >/dev/null; then
+	sed "s|/usr/sbin/privmemd|$PWD/$B/privmemd|; /^Documentation=/d" dist/privmemd.service >"$T/privmemd.service"
+	systemd-analyze verify "$T/privmemd.service" >"$T/sa.out" 2>&1
+	[ ! -s "$T/sa.out" ] && ok "systemd-analyze verify privmemd.service: clean" || bad "systemd-analyze: $(head -3 "$T/sa.out")"
+else
+	echo "skip systemd-analyze (not installed)"
+fi
+
+# --- privmemd with /metrics on a loopback port the kernel picks ---
+"$B/privmemd" -s "$SOCK" --metrics 127.0.0.1:0 >"$T/privmemd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do
+	grep -q ready "$T/privmemd.log" && break
+	sleep 0.05
+done
+URL=$(sed -n 's/^privmemd: metrics on //p' "$T/privmemd.log")
+[ -n "$URL" ] && ok "privmemd: metrics on $URL" || { bad "no metrics URL: $(cat "$T/privmemd.log")"; echo "$PASS passed, $FAIL failed"; exit 1; }
+HOSTPORT=${URL#http://}
+HOSTPORT=${HOSTPORT%/metrics}
+PORT=${HOSTPORT##*:}
+# bound to the address given, nothing else
+ss -Hltn "sport = :$PORT" >"$T/ss"
+[ "$(wc -l <"$T/ss")" = 1 ] && grep -q "127.0.0.1:$PORT" "$T/ss" && ok "listens on 127.0.0.1:$PORT only" ||
+	bad "listeners on :$PORT: $(cat "$T/ss")"
+
+# one VM whose own count is the ground truth
+"$B/testvmm" --seed 4 --requests 41 --faults 3 --json "$T/gt.json" >/dev/null 2>"$T/vmm.err" &&
+	ok "testvmm seed 4" || bad "testvmm: $(cat "$T/vmm.err")"
+VPID=$(jq .pid "$T/gt.json")
+for _ in $(seq 60); do
+	"$B/privmem" -s "$SOCK" vms --json >"$T/vms.json"
+	grep -q '"state":"destroyed"' "$T/vms.json" && break
+	sleep 0.1
+done
+
+# --- the text itself ---
+curl -sS -D "$T/h1" "$URL" -o "$T/m.txt"
+grep -qi '^content-type: text/plain; version=0.0.4' "$T/h1" && ok "text format content type" ||
+	bad "content type: $(grep -i content-type "$T/h1")"
+promtool check metrics <"$T/m.txt" >"$T/pc.out" 2>&1; rc=$?
+[ $rc = 0 ] && [ ! -s "$T/pc.out" ] && ok "promtool check metrics: clean" || bad "promtool check metrics rc=$rc: $(head -5 "$T/pc.out")"
+curl -sS -D "$T/h2" -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5' "$URL" -o "$T/om.txt"
+grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$T/h2" && [ "$(tail -n1 "$T/om.txt")" = "# EOF" ] &&
+	grep -q '^# TYPE privmem_conversions counter$' "$T/om.txt" && ok "OpenMetrics on request (# EOF, counter family names)" ||
+	bad "OpenMetrics: $(grep -i content-type "$T/h2") / $(tail -n1 "$T/om.txt")"
+sample() { grep -F "$1{vm=" "$T/m.txt" | grep -F "pid=\"$VPID\"" | grep -F "$2" | awk '{s += $NF} END {print s + 0}'; }
+same "text: to_shared attempts" "$(sample privmem_attempts_total 'direction="to_shared"')" "$(jq .to_shared.attempts "$T/gt.json")"
+same "text: to_private attempt bytes" "$(sample privmem_attempt_bytes_total 'direction="to_private"')" "$(jq .to_private.attempt_bytes "$T/gt.json")"
+same "text: memory-fault requests" "$(sample privmem_requests_total 'source="memory_fault"')" "$(jq .requests.memory_fault "$T/gt.json")"
+same "text: discards" "$(sample privmem_discards_total '')" "$(jq .discards "$T/gt.json")"
+same "text: resume latency count" "$(sample privmem_resume_latency_seconds_count '')" "$(jq .requests.memory_fault "$T/gt.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${URL%/metrics}/nope"); same "GET /nope" "$code" 404
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL"); same "POST /metrics" "$code" 405
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "$URL"); same "HEAD /metrics" "$code" 200
+# scrape cost: what a 1 s scrape interval would add to the daemon
+t0=$(date +%s%N)
+for _ in $(seq 20); do curl -s -o /dev/null "$URL"; done
+t1=$(date +%s%N)
+echo "     20 scrapes took $(((t1 - t0) / 1000000)) ms ($(wc -c <"$T/m.txt") bytes each)"
+
+# --- a real prometheus, loopback only, scraping every second ---
+PPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$T/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $PWD/dist/prometheus/privmem-alerts.yml
+scrape_configs:
+  - job_name: privmem
+    static_configs:
+      - targets: ['$HOSTPORT']
+EOF
+timeout 120 prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
+	--web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$T/prom.log" 2>&1 &
+PPID_PROM=$!
+API="http://127.0.0.1:$PPORT"
+for _ in $(seq 100); do
+	curl -sf "$API/-/ready" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+curl -sf "$API/-/ready" >/dev/null && ok "prometheus ready on 127.0.0.1:$PPORT" || bad "prometheus: $(tail -3 "$T/prom.log")"
+# q PROMQL: the first result's value, or "none"
+q() { curl -s --max-time 5 "$API/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // "none"'; }
+# waitq PROMQL WANT: until the query says WANT (scrapes land every second), at most 15 s
+waitq() {
+	local v=none
+	for _ in $(seq 75); do
+		v=$(q "$1")
+		[ "$v" = "$2" ] && break
+		sleep 0.2
+	done
+	echo "$v"
+}
+same "prometheus: up{job=privmem}" "$(waitq 'up{job="privmem"}' 1)" 1
+health=$(curl -s "$API/api/v1/targets" | jq -r '.data.activeTargets[0].health + " " + .data.activeTargets[0].lastError')
+same "prometheus: target health" "$health" "up "
+gt() { jq "$1" "$T/gt.json"; }
+same "promql: attempts to_shared" "$(waitq "sum(privmem_attempts_total{pid=\"$VPID\",direction=\"to_shared\"})" "$(gt .to_shared.attempts)")" "$(gt .to_shared.attempts)"
+same "promql: attempts to_private" "$(waitq "sum(privmem_attempts_total{pid=\"$VPID\",direction=\"to_private\"})" "$(gt .to_private.attempts)")" "$(gt .to_private.attempts)"
+same "promql: attempt bytes" "$(waitq "sum(privmem_attempt_bytes_total{pid=\"$VPID\"})" "$(gt '.to_shared.attempt_bytes + .to_private.attempt_bytes')")" "$(gt '.to_shared.attempt_bytes + .to_private.attempt_bytes')"
+same "promql: conversions" "$(waitq "sum(privmem_conversions_total{pid=\"$VPID\"})" "$(gt '.to_shared.conversions + .to_private.conversions')")" "$(gt '.to_shared.conversions + .to_private.conversions')"
+same "promql: conversion bytes" "$(waitq "sum(privmem_conversion_bytes_total{pid=\"$VPID\"})" "$(gt '.to_shared.bytes + .to_private.bytes')")" "$(gt '.to_shared.bytes + .to_private.bytes')"
+same "promql: memory-fault requests" "$(waitq "privmem_requests_total{pid=\"$VPID\",source=\"memory_fault\"}" "$(gt .requests.memory_fault)")" "$(gt .requests.memory_fault)"
+same "promql: ENOTTY errors" "$(waitq "sum(privmem_attempt_errors_total{pid=\"$VPID\",errno=\"ENOTTY\"}) or vector(0)" "$(gt '.attr_errors.ENOTTY // 0')")" "$(gt '.attr_errors.ENOTTY // 0')"
+same "promql: discards" "$(waitq "privmem_discards_total{pid=\"$VPID\"}" "$(gt .discards)")" "$(gt .discards)"
+same "promql: resume latency histogram count" "$(waitq "privmem_resume_latency_seconds_count{pid=\"$VPID\"}" "$(gt .requests.memory_fault)")" "$(gt .requests.memory_fault)"
+same "promql: comm label" "$(curl -s "$API/api/v1/query" --data-urlencode "query=privmem_vm_running{pid=\"$VPID\"}" | jq -r '.data.result[0].metric.comm')" testvmm
+same "promql: events lost" "$(q 'privmem_events_lost_total')" 0
+same "promql: policy mode" "$(q 'privmem_policy_mode == 1' | sed 's/none//')" 1
+same "promql: live hooks = privmem status" "$(q 'privmem_hooks_live')" "$("$B/privmem" -s "$SOCK" status --json | jq '[.hooks[] | select(.state == "live")] | length')"
+rules=$(curl -s "$API/api/v1/rules" | jq '[.data.groups[].rules[]] | length')
+same "prometheus loaded the sample rules" "$rules" 3
+
+kill "$PPID_PROM" && wait "$PPID_PROM" 2>/dev/null
+PPID_PROM=
+grep -qi 'level=error' "$T/prom.log" && bad "prometheus logged errors: $(grep -i level=error "$T/prom.log" | head -3)" || ok "prometheus logged no errors"
+
+# --- refusals ---
+timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics localhost:9464 2>"$T/e"; rc=$?
+[ $rc = 2 ] && grep -q 'numeric address' "$T/e" && ok "--metrics localhost: exit 2, numeric address asked" || bad "--metrics localhost rc=$rc: $(cat "$T/e")"
+timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics "$HOSTPORT" 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q 'cannot listen' "$T/e" && ok "--metrics on a busy port: exit 1" || bad "busy port rc=$rc: $(tail -1 "$T/e")"
+
+kill -TERM "$DPID"
+wait "$DPID"; rc=$?
+DPID=
+same "privmemd exit status after scrapes" "$rc" 0
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
