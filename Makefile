@@ -162,3 +162,36 @@ install-policy:
 metricstest: all
 	./tests/metrics/run.sh
 CHECK_STAGES += metricstest
+
+# Flight-recorder trace (privmem-trace(5)): the format (trace.c), the
+# recorder (privmemd --record, privmem record), replay and export. `tracetest`
+# runs the format's tests and the corruption cases under ASan+UBSan (no
+# kernel needed); `tracektest` records real testvmm runs and replays them.
+TRACE_OBJS := $(O)/trace.o $(O)/recorder.o $(O)/replay.o $(O)/export.o
+$(O)/privmemd: $(O)/trace.o $(O)/recorder.o
+$(O)/privmem: $(O)/cmd_trace.o $(O)/capture.o $(TRACE_OBJS)
+$(O)/privmem: LDLIBS_JSON += $(LDLIBS_BPF)
+$(O)/static/privmemd: src/trace.c src/recorder.c
+$(O)/static/privmem: src/cmd_trace.c src/capture.c src/trace.c src/recorder.c src/replay.c src/export.c $(SKELS)
+$(O)/static/privmem: LDLIBS_JSON += $(LDLIBS_BPF)
+$(O)/test_trace: tests/unit/test_trace.c tests/trace/synth.h $(TRACE_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_JSON) -lz -lcmocka
+TRACE_TOOLS := $(O)/tracegen $(O)/jsoneq $(O)/chromecheck
+$(O)/tracegen: tests/trace/tracegen.c tests/trace/synth.h $(O)/trace.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_JSON) -lz
+$(O)/jsoneq $(O)/chromecheck: $(O)/%: tests/trace/%.c | $(O)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_JSON)
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TRACE_SRCS := src/trace.c src/recorder.c src/replay.c src/export.c
+$(O)/asan:
+	mkdir -p $@
+$(O)/asan/test_trace: tests/unit/test_trace.c $(TRACE_SRCS) $(LIB_SRCS) $(HDRS) | $(O)/asan
+	$(CC) $(CFLAGS) $(ASAN_CFLAGS) -Isrc $(filter %.c,$^) -o $@ $(LDLIBS_JSON) -lz -lcmocka
+$(O)/asan/privmem-trace: tests/trace/asan_cli.c src/cmd_trace.c src/capture.c $(TRACE_SRCS) $(LIB_SRCS) $(SKELS) $(HDRS) | $(O)/asan
+	$(CC) $(CFLAGS) $(ASAN_CFLAGS) -Isrc $(filter %.c,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON)
+.PHONY: tracetest tracektest
+tracetest: $(O)/asan/test_trace $(O)/asan/privmem-trace $(TRACE_TOOLS)
+	./tests/trace/run.sh
+tracektest: all $(TRACE_TOOLS) $(O)/gtcompare
+	./tests/trace/ktest.sh
+CHECK_STAGES += tracetest tracektest

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include "util.h"
 #include "sockapi.h"
+#include "cmd_trace.h"
 #include "policy.h"
 
 static struct {
@@ -27,8 +28,12 @@ static const char usage[] =
 	"Commands:\n"
 	"  status        daemon version, live hooks, events and losses\n"
 	"  vms           per-VM conversion books\n"
+	"  record -o FILE [-d SECONDS] [-- CMD...]   record a trace without the daemon (root)\n"
+	"  replay FILE|DIR [--vm ID] [--from T] [--to T]   the books and a timeline, from a trace\n"
+	"  export FILE|DIR --format chrome [-o OUT]   Chrome/Perfetto trace-event JSON\n"
 	"  policy check FILE  validate a policy file and print it normalised\n"
-	"Exit status: 0 ok, 1 runtime error, 2 usage.\n";
+	"Exit status: 0 ok, 1 runtime error, 2 usage.\n"
+	"             3 replay/export: read, but damaged parts of the trace were skipped.\n";
 
 /* Errors are JSON in JSON mode so scripts always parse what they get. */
 static void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -210,12 +215,26 @@ static int do_policy(int argc, char **argv)
 	return pm_policy_cmd(argc, argv, env.json, env.pretty);
 }
 
+/* record, replay, export: cmd_trace.c, which reads the global flags here */
+bool pm_cli_json(void)
+{
+	return env.json;
+}
+
+bool pm_cli_pretty(void)
+{
+	return env.pretty;
+}
+
 static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } cmds[] = {
 	{ "status", do_status },
 	{ "vms", do_vms },
+	{ "record", pm_cmd_record },
+	{ "replay", pm_cmd_replay },
+	{ "export", pm_cmd_export },
 	{ "policy", do_policy },
 	{ 0 },
 };
@@ -268,6 +287,8 @@ int main(int argc, char **argv)
 	}
 	/* `privmem vms --json` reads better than `privmem --json vms`: accept both */
 	for (int i = optind + 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;	/* record -- CMD: the command's own flags */
 		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
 			env.json = true;
 			memmove(&argv[i], &argv[i + 1], (argc - i) * sizeof(*argv));

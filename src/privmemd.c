@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "recorder.h"
 #include "metrics.h"
 #include "sockapi.h"
 #include "util.h"
@@ -30,6 +31,8 @@ struct daemon {
 	bool verbose;
 	uint64_t started_ns;
 	unsigned keep_destroyed;
+	struct pm_rec_opts rec_opts;	/* --record DIR: the flight recorder */
+	struct pm_rec *rec;
 	const char *metrics_addr;	/* --metrics ADDR:PORT */
 	struct pm_metrics *metrics;
 };
@@ -40,6 +43,9 @@ static const char usage[] =
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"      --record DIR        flight recorder: trace files in DIR (privmem-trace(5))\n"
+	"      --record-size BYTES start a new file past this size (default 64M; K/M/G)\n"
+	"      --record-files N    keep the newest N files (default 8)\n"
 	"  -v, --verbose           log every event to stderr\n"
 	"  -h, --help              this text\n";
 
@@ -47,6 +53,100 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	exiting = 1;
+}
+
+/*
+ * Flight recorder (--record DIR): every event, and what the event stream
+ * does not carry (in-kernel aggregates, losses, hook hits) once a second,
+ * so `privmem replay` recomputes exactly these books.
+ */
+static int rec_kstats(void *ctx, uint64_t vm, struct pm_vm_kstats *out)
+{
+	return pm_capture_kstats(((struct daemon *)ctx)->cap, vm, out);
+}
+
+static uint64_t rec_lost(void *ctx)
+{
+	return pm_capture_lost(((struct daemon *)ctx)->cap);
+}
+
+static const struct pm_hook_status *rec_hooks(void *ctx)
+{
+	return pm_capture_hooks(((struct daemon *)ctx)->cap);
+}
+
+static struct pm_rec_src rec_src(struct daemon *d)
+{
+	return (struct pm_rec_src){ .kstats = rec_kstats, .lost = rec_lost, .hooks = rec_hooks,
+				    .nhooks = PM_HOOK_MAX, .ctx = d };
+}
+
+static int rec_option(struct daemon *d, int c, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	if (c == 'R') {
+		d->rec_opts.dir = arg;
+		return 0;
+	}
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (c == 'Z' && end != arg && *end && !end[1] && strchr("KMG", *end))
+		v <<= *end == 'K' ? 10 : *end == 'M' ? 20 : 30, end++;
+	if (errno || end == arg || *end || !v || v > (1ull << 40)) {
+		fprintf(stderr, "privmemd: --record-%s '%s': not a positive number\n", c == 'Z' ? "size" : "files", arg);
+		return -1;
+	}
+	if (c == 'Z')
+		d->rec_opts.max_bytes = v;
+	else
+		d->rec_opts.max_files = v > 100000 ? 100000 : (unsigned)v;
+	return 0;
+}
+
+static int rec_start(struct daemon *d, char *msg, size_t len)
+{
+	d->rec_opts.writer = "privmemd";
+	d->rec_opts.hooks = pm_capture_hooks(d->cap);
+	d->rec_opts.nhooks = PM_HOOK_MAX;
+	if (pm_rec_open(&d->rec, &d->rec_opts, msg, len))
+		return -1;
+	fprintf(stderr, "privmemd: recording to %s\n", pm_rec_path(d->rec));
+	return 0;
+}
+
+static void rec_tick(struct daemon *d)
+{
+	struct pm_rec_src src = rec_src(d);
+	char msg[512];
+
+	if (d->rec && pm_rec_tick(d->rec, &d->st, &src, msg, sizeof(msg)))
+		fprintf(stderr, "privmemd: %s\n", msg);
+}
+
+/* The final aggregates retire_pid() just read, before the id can be reused. */
+static void rec_retired(struct daemon *d, uint32_t pid)
+{
+	struct pm_vm *vms[4096];
+	unsigned n = pm_state_list(&d->st, vms, 4096);
+
+	for (unsigned i = 0; i < n; i++)
+		if (vms[i]->pid == pid && vms[i]->destroyed)
+			pm_rec_vm_kstats(d->rec, vms[i]);
+}
+
+static void rec_stop(struct daemon *d)
+{
+	struct pm_rec_src src = rec_src(d);
+	int err;
+
+	if (!d->rec)
+		return;
+	err = pm_rec_close(d->rec, &d->st, &src);
+	d->rec = NULL;
+	if (err)
+		fprintf(stderr, "privmemd: trace: %s\n", strerror(-err));
 }
 
 static void refresh_kstats(struct daemon *d, struct pm_vm *vm)
@@ -75,6 +175,8 @@ static void on_event(void *ctx, const struct pm_event *e)
 	struct pm_vm *vm;
 	bool fresh = !pm_state_find(&d->st, e->vm);
 
+	if (d->rec)
+		pm_rec_event(d->rec, e);
 	vm = pm_state_apply(&d->st, e);
 	if (!vm)
 		return;
@@ -84,6 +186,10 @@ static void on_event(void *ctx, const struct pm_event *e)
 		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
 	if (e->type == PM_EV_VM_DESTROY)
 		retire_pid(d, e->pid);
+	if (d->rec && (fresh || e->type == PM_EV_VM_CREATE))
+		pm_rec_vm_seen(d->rec, vm);
+	if (d->rec && e->type == PM_EV_VM_DESTROY)
+		rec_retired(d, e->pid);
 	if (d->verbose)
 		fprintf(stderr, "privmemd: vm %016llx pid %u type %u dir %s addr 0x%llx size %llu ret %d\n",
 			(unsigned long long)e->vm, e->pid, e->type, pm_dir_name(e->dir),
@@ -103,6 +209,8 @@ static void reap_gone(struct daemon *d)
 		pm_capture_forget_vm(d->cap, vms[i]->id);
 		vms[i]->destroyed = true;
 		vms[i]->destroyed_ns = pm_now_ns();
+		if (d->rec)
+			pm_rec_vm_gone(d->rec, vms[i]);
 	}
 }
 
@@ -201,6 +309,9 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "record", required_argument, NULL, 'R' },
+		{ "record-size", required_argument, NULL, 'Z' },
+		{ "record-files", required_argument, NULL, 'N' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -216,6 +327,7 @@ int main(int argc, char **argv)
 		case 's': d.sock_path = optarg; break;
 		case 'S': co.no_syscall_hooks = true; break;
 		case 'v': d.verbose = true; break;
+		case 'R': case 'Z': case 'N': if (rec_option(&d, c, optarg)) return 2; break;
 		case 'M': d.metrics_addr = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -251,6 +363,10 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "privmemd: metrics on %s\n", pm_metrics_url(d.metrics));
 	}
+	if (d.rec_opts.dir && rec_start(&d, msg, sizeof(msg))) {
+		fprintf(stderr, "privmemd: %s\n", msg);
+		goto out;
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -267,16 +383,19 @@ int main(int argc, char **argv)
 		while (poll(&p, 1, 0) > 0 && !exiting)
 			serve(&d);
 		pm_metrics_run(d.metrics);
+		rec_tick(&d);
 		if (pm_now_ns() - last_reap > 1000000000ull) {
 			reap_gone(&d);
 			last_reap = pm_now_ns();
 		}
 	}
 	pm_capture_poll(d.cap, 0);
+	rec_stop(&d);
 	fprintf(stderr, "privmemd: exiting: %llu events, %llu lost\n",
 		(unsigned long long)d.st.events, (unsigned long long)pm_capture_lost(d.cap));
 	rc = 0;
 out:
+	rec_stop(&d);
 	pm_metrics_close(d.metrics);
 	if (d.lfd >= 0) {
 		close(d.lfd);

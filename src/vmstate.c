@@ -68,6 +68,18 @@ static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 	return vm;
 }
 
+struct pm_vm *pm_state_declare(struct pm_state *s, uint64_t id, uint32_t pid, const char *comm,
+			       uint64_t cgroup_id, uint64_t first_ns)
+{
+	struct pm_event e = { .ts = first_ns, .vm = id, .pid = pid, .cgroup = cgroup_id };
+
+	if (!id)
+		return NULL;
+	if (comm)
+		memcpy(e.comm, comm, strnlen(comm, PM_COMM_LEN - 1));
+	return vm_get(s, &e);	/* type 0: an existing VM is returned as it is */
+}
+
 static struct pm_pending *pending_find(struct pm_vm *vm, uint32_t tid)
 {
 	for (unsigned i = 0; i < vm->npending; i++)

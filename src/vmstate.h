@@ -83,6 +83,12 @@ void pm_state_free(struct pm_state *s);
 struct pm_vm *pm_state_find(struct pm_state *s, uint64_t id);
 /* Returns the VM the event was booked to, or NULL (e.g. malformed record). */
 struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e);
+/*
+ * A VM known from elsewhere (a trace's VM table): found, or created with this
+ * identity, without counting an event.
+ */
+struct pm_vm *pm_state_declare(struct pm_state *s, uint64_t id, uint32_t pid, const char *comm,
+			       uint64_t cgroup_id, uint64_t first_ns);
 /* Walks VMs in creation-independent but stable (id) order into a caller array. */
 unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned max);
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);

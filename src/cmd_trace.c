@@ -1,0 +1,731 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * privmem record: capture without the daemon (same BPF, same books) into a
+ * trace file, optionally for one command's lifetime.
+ * privmem replay / export: read traces back, on any machine, without root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "capture.h"
+#include "cmd_trace.h"
+#include "export.h"
+#include "recorder.h"
+#include "replay.h"
+#include "util.h"
+#include "vmstate.h"
+
+#define MAX_FILES 4096
+
+/* Errors are JSON in JSON mode, as in privmem.c. */
+static void t_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void t_err(const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (pm_cli_json()) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "error", json_object_new_string(buf));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "privmem: %s\n", buf);
+	}
+}
+
+/* Warnings always go to stderr, one line each, so JSON on stdout stays valid. */
+static void t_warn(void *ctx, const char *file, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "privmem: warning: %s: %s\n", file, msg);
+}
+
+/* getopt over a command's own arguments (argv[-1] is the command name). */
+static void getopt_reset(void)
+{
+	optind = 0;
+	opterr = 1;
+}
+
+/* ---------------------------------------------------------------- times */
+
+static int parse_dur(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *u;
+		double mult;
+	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 }, { "", 1e9 } };
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0) || !isfinite(v))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].u) == 0) {
+			double r = v * units[i].mult;
+
+			if (r >= 1.8e19)
+				return -ERANGE;
+			*ns = (uint64_t)r;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * T: "30" or "+30s" from the trace's first record, "-60s" before its last,
+ * or UTC wall-clock time "2026-11-25T10:15:00[.5][Z]".
+ */
+static int parse_when(const char *s, uint64_t lo, uint64_t hi, int64_t wall_off, uint64_t *out)
+{
+	struct tm tm;
+	uint64_t d;
+	const char *rest;
+
+	if (strchr(s, 'T') && strchr(s, '-') && s[0] != '-') {
+		int64_t wall;
+		double frac = 0;
+
+		memset(&tm, 0, sizeof(tm));
+		rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!rest)
+			return -EINVAL;
+		if (*rest == '.') {
+			char *e;
+
+			frac = strtod(rest, &e);
+			rest = e;
+		}
+		if (*rest == 'Z')
+			rest++;
+		if (*rest)
+			return -EINVAL;
+		wall = (int64_t)timegm(&tm) * 1000000000ll + (int64_t)(frac * 1e9);
+		*out = wall - wall_off > 0 ? (uint64_t)(wall - wall_off) : 0;
+		return 0;
+	}
+	if (s[0] == '-') {
+		if (parse_dur(s + 1, &d))
+			return -EINVAL;
+		*out = d < hi ? hi - d : 0;
+		return 0;
+	}
+	if (parse_dur(s[0] == '+' ? s + 1 : s, &d))
+		return -EINVAL;
+	*out = lo + d;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* FILE stays FILE; DIR becomes its privmem-*.pmtrace files, oldest first. */
+static int expand(char **args, int nargs, char ***out, unsigned *n)
+{
+	char **v = calloc(MAX_FILES, sizeof(*v));
+	unsigned k = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < nargs; i++) {
+		struct stat st;
+		DIR *d;
+		struct dirent *de;
+		unsigned first = k;
+
+		if (stat(args[i], &st) || !S_ISDIR(st.st_mode)) {
+			if (k < MAX_FILES)
+				v[k++] = strdup(args[i]);
+			continue;
+		}
+		d = opendir(args[i]);
+		if (!d)
+			continue;
+		while ((de = readdir(d)) && k < MAX_FILES) {
+			size_t l = strlen(de->d_name), sl = strlen(PM_REC_SUFFIX);
+			char p[PATH_MAX];
+
+			if (l <= sl || strcmp(de->d_name + l - sl, PM_REC_SUFFIX))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", args[i], de->d_name);
+			v[k++] = strdup(p);
+		}
+		closedir(d);
+		qsort(v + first, k - first, sizeof(*v), by_name);
+		if (k == first) {
+			t_err("%s: no *" PM_REC_SUFFIX " files in this directory", args[i]);
+			for (unsigned j = 0; j < k; j++)
+				free(v[j]);
+			free(v);
+			return -ENOENT;
+		}
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void free_files(char **v, unsigned n)
+{
+	for (unsigned i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Shared by replay and export: files, --vm, --from, --to. */
+struct read_args {
+	char **files;
+	unsigned nfiles;
+	const char *vm;
+	const char *from, *to;
+	bool window;
+	uint64_t from_ns, to_ns;
+};
+
+static int resolve_window(struct read_args *a)
+{
+	char msg[256];
+	uint64_t lo = 0, hi = 0;
+	int64_t off = 0;
+	int err;
+
+	a->from_ns = 0;
+	a->to_ns = UINT64_MAX;
+	if (!a->from && !a->to)
+		return 0;
+	a->window = true;
+	err = pm_replay_span((const char *const *)a->files, a->nfiles, &lo, &hi, &off, msg, sizeof(msg));
+	if (err && err != -ENODATA) {
+		t_err("%s", msg);
+		return 1;
+	}
+	if (a->from && parse_when(a->from, lo, hi, off, &a->from_ns)) {
+		t_err("--from '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
+		      "YYYY-MM-DDTHH:MM:SS[.frac]Z)", a->from);
+		return 2;
+	}
+	if (a->to && parse_when(a->to, lo, hi, off, &a->to_ns)) {
+		t_err("--to '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
+		      "YYYY-MM-DDTHH:MM:SS[.frac]Z)", a->to);
+		return 2;
+	}
+	if (a->from_ns > a->to_ns) {
+		t_err("--from is after --to");
+		return 2;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- replay */
+
+static void fmt_bytes(char *buf, size_t len, uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, unit[u]);
+}
+
+static void print_vm_line(const struct pm_vm *vm)
+{
+	char guest[16], tp[16], ts[16], nb[16];
+	uint64_t g = vm->guest_bytes;
+	const struct pm_dir_stats *p = &vm->dir[PM_TO_PRIVATE], *s = &vm->dir[PM_TO_SHARED];
+	bool errs = false;
+
+	fmt_bytes(guest, sizeof(guest), g);
+	fmt_bytes(tp, sizeof(tp), p->bytes);
+	fmt_bytes(ts, sizeof(ts), s->bytes);
+	printf("%016" PRIx64 " %7u %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
+	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
+	       vm->id, vm->pid, vm->comm, vm->destroyed ? "destroyed" : "running", guest,
+	       g ? 100.0 * pm_vm_shared_bytes(vm) / g : 0.0, p->conversions, p->attempts, tp, s->conversions,
+	       s->attempts, ts, vm->req_hypercall, vm->req_fault, vm->discards, (uint64_t)vm->k.lost);
+	for (int i = 1; i < PM_ERRNO_SLOTS; i++) {
+		if (!vm->attr_errno[i])
+			continue;
+		printf("%s %s=%" PRIu64, errs ? "" : "  errors:", pm_errno_name(i, nb, sizeof(nb)), vm->attr_errno[i]);
+		errs = true;
+	}
+	putchar('\n');
+}
+
+/* Buckets merged so a VM's timeline takes at most ~60 lines. */
+static void print_timeline(struct pm_replay *r, const struct pm_vm *vm)
+{
+	static const uint64_t widths[] = { 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400 };
+	const struct pm_tl *t = pm_replay_timeline(r, vm->id);
+	uint64_t w = widths[0], span;
+	char wall[40], a[16], b[16], c[16];
+
+	if (!t || !t->n)
+		return;
+	span = t->b[t->n - 1].sec - t->b[0].sec + 1;
+	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		w = widths[i];
+		if (span / w < 60)
+			break;
+	}
+	printf("\nTimeline of VM %016" PRIx64 " (%s pid %u), %" PRIu64 " s buckets, UTC:\n", vm->id, vm->comm, vm->pid, w);
+	printf("%-24s %8s %8s %8s %8s %10s %10s %8s %10s %6s\n", "TIME", "EVENTS", "REQUESTS", "ATTEMPTS", "ERRORS",
+	       "TO_PRIV", "TO_SHRD", "DISCARDS", "DISC_BYTES", "DENIED");
+	for (size_t i = 0; i < t->n;) {
+		struct pm_tl_bucket s = { .sec = t->b[i].sec / w * w };
+
+		for (; i < t->n && t->b[i].sec / w * w == s.sec; i++) {
+			s.events += t->b[i].events;
+			s.requests += t->b[i].requests;
+			s.attempts += t->b[i].attempts;
+			s.errors += t->b[i].errors;
+			s.to_private_bytes += t->b[i].to_private_bytes;
+			s.to_shared_bytes += t->b[i].to_shared_bytes;
+			s.discards += t->b[i].discards;
+			s.discard_bytes += t->b[i].discard_bytes;
+			s.denied += t->b[i].denied;
+		}
+		pm_replay_wall(r, s.sec * 1000000000ull - (uint64_t)r->info.wall_offset_ns, wall, sizeof(wall));
+		strcpy(wall + 19, "Z");	/* whole seconds */
+		fmt_bytes(a, sizeof(a), s.to_private_bytes);
+		fmt_bytes(b, sizeof(b), s.to_shared_bytes);
+		fmt_bytes(c, sizeof(c), s.discard_bytes);
+		printf("%-24s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10s %10s %8" PRIu64 " %10s %6" PRIu64 "\n",
+		       wall, s.events, s.requests, s.attempts, s.errors, a, b, s.discards, c, s.denied);
+	}
+}
+
+static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
+{
+	struct pm_vm **vms = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*vms));
+	unsigned n = vms ? pm_state_list(&r->st, vms, r->st.nvms) : 0;
+	char w1[40], w2[40];
+
+	pm_replay_wall(r, r->first_ts, w1, sizeof(w1));
+	pm_replay_wall(r, r->last_ts, w2, sizeof(w2));
+	printf("trace: %u file%s from %s (kernel %s), written by %s %s\n", a->nfiles, a->nfiles == 1 ? "" : "s",
+	       r->info.host, r->info.kernel, r->info.writer, r->info.version);
+	if (r->first_ts)
+		printf("span:  %s .. %s (%.3f s)%s\n", w1, w2, (r->last_ts - r->first_ts) / 1e9,
+		       r->window ? " (window)" : "");
+	printf("policy: %s\n", r->info.policy && *r->info.policy ? r->info.policy : "none");
+	printf("events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "  chunks %" PRIu64 "%s\n\n", r->st.events,
+	       r->st.lost, r->st.lost ? " (EVENTS WERE LOST)" : "", r->st.bad_events, r->stats.chunks,
+	       r->skipped ? "  (SOME OF THE TRACE COULD NOT BE READ)" : "");
+	printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
+	       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
+	       "DISCARDS", "LOST");
+	for (unsigned i = 0; i < n; i++)
+		if (pm_replay_vm_match(vms[i], a->vm) && !(r->window && vms[i]->destroyed && vms[i]->destroyed_ns < r->from_ns))
+			print_vm_line(vms[i]);
+	for (unsigned i = 0; i < n; i++)
+		if (pm_replay_vm_match(vms[i], a->vm) && !(r->window && vms[i]->destroyed && vms[i]->destroyed_ns < r->from_ns))
+			print_timeline(r, vms[i]);
+	free(vms);
+}
+
+static const char replay_usage[] =
+	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--json]\n"
+	"T: N[ns|us|ms|s|m|h] after the first record, -N before the last, or YYYY-MM-DDTHH:MM:SS[.frac]Z\n";
+
+static int parse_read_args(int argc, char **argv, struct read_args *a, const char **format, const char **out,
+			   const char *usage)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'v' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c, err;
+
+	getopt_reset();
+	while ((c = getopt_long(argc + 1, argv - 1, format ? "v:f:t:F:o:h" : "v:f:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': a->vm = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 't': a->to = optarg; break;
+		case 'F':
+			if (!format)
+				goto bad;
+			*format = optarg;
+			break;
+		case 'o':
+			if (!out)
+				goto bad;
+			*out = optarg;
+			break;
+		case 'h': fputs(usage, stdout); return -1;
+		default: goto bad;
+		}
+	}
+	if (optind >= argc + 1) {
+		t_err("a trace file is required");
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (a->vm && (!*a->vm || strspn(a->vm, "0123456789abcdefABCDEF") != strlen(a->vm) || strlen(a->vm) > 16)) {
+		t_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
+		return 2;
+	}
+	err = expand(argv - 1 + optind, argc + 1 - optind, &a->files, &a->nfiles);
+	if (err)
+		return 1;
+	return 0;
+bad:
+	fputs(usage, stderr);
+	return 2;
+}
+
+int pm_cmd_replay(int argc, char **argv)
+{
+	struct read_args a = { 0 };
+	struct pm_replay r;
+	char msg[512];
+	int rc, readable = 0;
+	bool any_vm = false;
+
+	rc = parse_read_args(argc, argv, &a, NULL, NULL, replay_usage);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = resolve_window(&a);
+	if (rc)
+		goto out;
+	pm_replay_init(&r);
+	r.window = a.window;
+	r.from_ns = a.from_ns;
+	r.to_ns = a.to_ns;
+	r.warn = t_warn;
+	for (unsigned i = 0; i < a.nfiles; i++) {
+		int err = pm_replay_file(&r, a.files[i], msg, sizeof(msg));
+
+		if (err < 0) {
+			if (a.nfiles == 1) {
+				t_err("%s: %s", a.files[i], msg);
+				rc = 1;
+				goto done;
+			}
+			fprintf(stderr, "privmem: warning: %s: %s; file skipped\n", a.files[i], msg);
+			r.skipped = true;
+			continue;
+		}
+		readable++;
+	}
+	if (!readable) {
+		t_err("no readable trace among the %u files", a.nfiles);
+		rc = 1;
+		goto done;
+	}
+	pm_replay_finish(&r);
+	if (a.vm) {
+		struct pm_vm **vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
+		unsigned n = vms ? pm_state_list(&r.st, vms, r.st.nvms) : 0;
+
+		for (unsigned i = 0; i < n; i++)
+			any_vm |= pm_replay_vm_match(vms[i], a.vm);
+		free(vms);
+		if (!any_vm) {
+			t_err("no VM in the trace matches --vm %s", a.vm);
+			rc = 1;
+			goto done;
+		}
+	}
+	if (pm_cli_json()) {
+		json_object *o = pm_replay_json(&r, a.vm);
+
+		puts(json_object_to_json_string_ext(o, pm_cli_pretty() ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		print_replay_plain(&r, &a);
+	}
+	rc = r.skipped ? PM_EXIT_PARTIAL : 0;
+done:
+	pm_replay_free(&r);
+out:
+	free_files(a.files, a.nfiles);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- export */
+
+static const char export_usage[] =
+	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm ID] [--from T] [--to T]\n"
+	"Writes Chrome/Perfetto trace-event JSON (ui.perfetto.dev) to OUT or standard output.\n";
+
+int pm_cmd_export(int argc, char **argv)
+{
+	struct read_args a = { 0 };
+	struct pm_export_opts o = { .warn = t_warn };
+	const char *format = NULL, *outp = NULL;
+	FILE *out = stdout;
+	char msg[512];
+	int rc;
+
+	rc = parse_read_args(argc, argv, &a, &format, &outp, export_usage);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (!format || strcmp(format, "chrome")) {
+		t_err(format ? "--format %s: unknown (known: chrome)" : "--format chrome is required%s", format ? format : "");
+		rc = 2;
+		goto out;
+	}
+	rc = resolve_window(&a);
+	if (rc)
+		goto out;
+	o.vm_prefix = a.vm;
+	o.from_ns = a.from_ns;
+	o.to_ns = a.to_ns;
+	if (outp && strcmp(outp, "-")) {
+		out = fopen(outp, "w");
+		if (!out) {
+			t_err("%s: %s", outp, strerror(errno));
+			rc = 1;
+			goto out;
+		}
+	}
+	rc = pm_export_chrome(out, (const char *const *)a.files, a.nfiles, &o, msg, sizeof(msg));
+	if ((out == stdout ? fflush(out) : fclose(out)) && rc >= 0) {
+		snprintf(msg, sizeof(msg), "%s: %s", outp ? outp : "standard output", strerror(errno));
+		rc = -EIO;
+	}
+	if (rc < 0) {
+		if (msg[0])
+			t_err("%s%s%s", a.nfiles == 1 ? a.files[0] : "", a.nfiles == 1 ? ": " : "", msg);
+		rc = 1;
+	} else if (rc > 0) {
+		rc = PM_EXIT_PARTIAL;
+	}
+out:
+	free_files(a.files, a.nfiles);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- record */
+
+static volatile sig_atomic_t rec_stop;
+
+static void rec_signal(int sig)
+{
+	(void)sig;
+	rec_stop = 1;
+}
+
+struct rec_session {
+	struct pm_capture *cap;
+	struct pm_state st;
+	struct pm_rec *rec;
+};
+
+/* The daemon's on_event, less logging: the same books, recorded. */
+static void rec_on_event(void *ctx, const struct pm_event *e)
+{
+	struct rec_session *s = ctx;
+	bool fresh = !pm_state_find(&s->st, e->vm);
+	struct pm_vm *vm;
+
+	pm_rec_event(s->rec, e);
+	vm = pm_state_apply(&s->st, e);
+	if (!vm)
+		return;
+	if (fresh || e->type == PM_EV_VM_CREATE) {
+		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
+			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+		pm_rec_vm_seen(s->rec, vm);
+	}
+	if (e->type == PM_EV_VM_DESTROY) {
+		struct pm_vm **vms = calloc(s->st.nvms ? s->st.nvms : 1, sizeof(*vms));
+		unsigned n = vms ? pm_state_list(&s->st, vms, s->st.nvms) : 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (vms[i]->pid != e->pid || !vms[i]->destroyed)
+				continue;
+			if (pm_capture_kstats(s->cap, vms[i]->id, &vms[i]->k) == 0) {
+				pm_capture_forget_vm(s->cap, vms[i]->id);
+				pm_rec_vm_kstats(s->rec, vms[i]);
+			}
+		}
+		free(vms);
+	}
+}
+
+static int src_kstats(void *ctx, uint64_t vm, struct pm_vm_kstats *out)
+{
+	return pm_capture_kstats(((struct rec_session *)ctx)->cap, vm, out);
+}
+
+static uint64_t src_lost(void *ctx)
+{
+	return pm_capture_lost(((struct rec_session *)ctx)->cap);
+}
+
+static const struct pm_hook_status *src_hooks(void *ctx)
+{
+	return pm_capture_hooks(((struct rec_session *)ctx)->cap);
+}
+
+static const char record_usage[] =
+	"Usage: privmem record -o FILE [-d SECONDS] [--no-syscall-hooks] [-- CMD [ARGS...]]\n"
+	"Records conversions into FILE until SECONDS pass, CMD exits, or SIGINT/SIGTERM.\n";
+
+int pm_cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "no-syscall-hooks", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct rec_session s = { 0 };
+	struct pm_capture_opts co = { .cb = rec_on_event, .ctx = &s };
+	struct pm_rec_opts ro = { .writer = "privmem record" };
+	struct pm_rec_src src = { .kstats = src_kstats, .lost = src_lost, .hooks = src_hooks, .nhooks = PM_HOOK_MAX,
+				  .ctx = &s };
+	uint64_t dur = 0, t0;
+	char msg[512], **cmd = NULL;
+	pid_t child = -1;
+	int c, err, rc = 1, status = 0;
+	bool child_done = false;
+
+	getopt_reset();
+	while ((c = getopt_long(argc + 1, argv - 1, "+o:d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': ro.path = optarg; break;
+		case 'd':
+			if (parse_dur(optarg, &dur) || !dur) {
+				t_err("-d '%s': not a duration (seconds, or N[ms|s|m|h])", optarg);
+				return 2;
+			}
+			break;
+		case 'S': co.no_syscall_hooks = true; break;
+		case 'h': fputs(record_usage, stdout); return 0;
+		default: fputs(record_usage, stderr); return 2;
+		}
+	}
+	if (!ro.path) {
+		t_err("record needs -o FILE");
+		fputs(record_usage, stderr);
+		return 2;
+	}
+	if (optind < argc + 1)
+		cmd = argv - 1 + optind;
+	if (geteuid() != 0) {
+		t_err("record must run as root (it loads BPF programs); replay and export need no privileges");
+		return 1;
+	}
+	pm_state_init(&s.st);
+	err = pm_capture_open(&s.cap, &co, msg, sizeof(msg));
+	if (err) {
+		t_err("%s", msg);
+		goto out;
+	}
+	ro.hooks = pm_capture_hooks(s.cap);
+	ro.nhooks = PM_HOOK_MAX;
+	err = pm_rec_open(&s.rec, &ro, msg, sizeof(msg));
+	if (err) {
+		t_err("%s", msg);
+		goto out;
+	}
+	fprintf(stderr, "privmem: recording to %s\n", pm_rec_path(s.rec));
+	signal(SIGINT, rec_signal);
+	signal(SIGTERM, rec_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (cmd) {
+		fflush(NULL);
+		child = fork();
+		if (child < 0) {
+			t_err("fork: %s", strerror(errno));
+			goto out;
+		}
+		if (child == 0) {
+			signal(SIGINT, SIG_DFL);
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGPIPE, SIG_DFL);
+			execvp(cmd[0], cmd);
+			fprintf(stderr, "privmem: %s: %s\n", cmd[0], strerror(errno));
+			_exit(127);
+		}
+	}
+	t0 = pm_now_ns();
+	while (!child_done) {
+		err = pm_capture_poll(s.cap, 50);
+		if (err < 0 && err != -EINTR) {
+			t_err("ring buffer: %s", strerror(-err));
+			goto out;
+		}
+		err = pm_rec_tick(s.rec, &s.st, &src, msg, sizeof(msg));
+		if (err)
+			fprintf(stderr, "privmem: %s\n", msg);
+		if (child > 0 && waitpid(child, &status, WNOHANG) == child)
+			child_done = true;
+		if (dur && pm_now_ns() - t0 >= dur)
+			break;
+		if (rec_stop) {
+			if (child <= 0)
+				break;
+			/* pass it on and record the command's way out */
+			kill(child, SIGTERM);
+			rec_stop = 0;
+		}
+	}
+	/* the VMM's exit was reported before its parent could reap it: drain */
+	pm_capture_poll(s.cap, 0);
+	pm_capture_poll(s.cap, 0);
+	rc = 0;
+out:
+	if (s.rec) {
+		uint64_t ev = pm_rec_events(s.rec);
+
+		err = pm_rec_close(s.rec, &s.st, s.cap ? &src : NULL);
+		if (err) {
+			t_err("%s: %s", ro.path, strerror(-err));
+			rc = 1;
+		} else if (rc == 0) {
+			struct stat st;
+
+			fprintf(stderr, "privmem: recorded %" PRIu64 " events (%" PRIu64 " lost) to %s, %lld bytes\n", ev,
+				s.cap ? pm_capture_lost(s.cap) : 0, ro.path,
+				stat(ro.path, &st) == 0 ? (long long)st.st_size : -1ll);
+		}
+	}
+	pm_capture_close(s.cap);
+	pm_state_free(&s.st);
+	if (rc == 0 && child_done) {
+		if (WIFEXITED(status) && WEXITSTATUS(status))
+			rc = WEXITSTATUS(status);
+		else if (WIFSIGNALED(status))
+			rc = 128 + WTERMSIG(status);
+	}
+	return rc;
+}

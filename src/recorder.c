@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "recorder.h"
+#include "util.h"
+
+/* Sync period: with the callers' 50 ms loops a chunk is never older than 1 s. */
+#define SYNC_NS (PM_TRACE_FLUSH_NS - 100000000ull)
+
+struct kseen {
+	uint64_t vm;
+	uint32_t crc;
+};
+
+struct pm_rec {
+	char *dir, *path;
+	uint64_t max_bytes;
+	unsigned max_files;
+	struct pm_trace_info info;
+	int hook_idx[PM_TRACE_MAX_HOOKS];	/* header hook i = caller's hooks[hook_idx[i]] */
+	struct pm_trace_writer *w;
+	char cur[PATH_MAX];
+	uint32_t seq;
+	uint64_t last_sync;
+	uint64_t last_lost;
+	bool lost_written;
+	uint64_t last_hits[PM_TRACE_MAX_HOOKS];
+	bool hits_written;
+	struct kseen *ks;		/* last kstats written per VM, open addressing */
+	size_t kcap, kn;
+	uint64_t bytes_closed, events;
+	int err;
+};
+
+static struct kseen *ks_slot(struct kseen *tab, size_t cap, uint64_t vm)
+{
+	size_t i = (size_t)((vm * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+
+	while (tab[i].vm && tab[i].vm != vm)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static struct kseen *ks_get(struct pm_rec *r, uint64_t vm)
+{
+	struct kseen *k;
+
+	if ((r->kn + 1) * 2 > r->kcap) {
+		size_t cap = r->kcap ? r->kcap * 2 : 256;
+		struct kseen *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return NULL;
+		for (size_t i = 0; i < r->kcap; i++)
+			if (r->ks[i].vm)
+				*ks_slot(n, cap, r->ks[i].vm) = r->ks[i];
+		free(r->ks);
+		r->ks = n;
+		r->kcap = cap;
+	}
+	k = ks_slot(r->ks, r->kcap, vm);
+	if (!k->vm) {
+		k->vm = vm;
+		k->crc = crc32(0, Z_NULL, 0);	/* never written: equals nothing real */
+		r->kn++;
+	}
+	return k;
+}
+
+static bool is_ours(const char *name)
+{
+	size_t n = strlen(name), p = strlen(PM_REC_PREFIX), s = strlen(PM_REC_SUFFIX);
+
+	return n > p + s && !strncmp(name, PM_REC_PREFIX, p) && !strcmp(name + n - s, PM_REC_SUFFIX);
+}
+
+static int filter(const struct dirent *d)
+{
+	return is_ours(d->d_name);
+}
+
+/* Oldest first (names start with the UTC time): drop all but the newest max_files. */
+static void prune(struct pm_rec *r)
+{
+	struct dirent **list;
+	int n = scandir(r->dir, &list, filter, alphasort);
+	char p[PATH_MAX];
+
+	if (n < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (i < n - (int)r->max_files) {
+			snprintf(p, sizeof(p), "%s/%s", r->dir, list[i]->d_name);
+			if (strcmp(p, r->cur))
+				unlink(p);
+		}
+		free(list[i]);
+	}
+	free(list);
+}
+
+static void write_vm(struct pm_rec *r, const struct pm_vm *vm)
+{
+	pm_tw_vminfo(r->w, vm->id, vm->pid, vm->cgroup_id, vm->first_ns, vm->comm, vm->cgroup);
+}
+
+static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, size_t len)
+{
+	struct pm_trace_info fresh;
+	int fd, err;
+
+	if (r->dir) {
+		time_t now = time(NULL);
+		struct tm tm;
+		char stamp[32];
+
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		for (;;) {
+			r->seq++;
+			snprintf(r->cur, sizeof(r->cur), "%s/" PM_REC_PREFIX "%s-%06u" PM_REC_SUFFIX, r->dir, stamp,
+				 r->seq);
+			fd = open(r->cur, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+			if (fd >= 0 || errno != EEXIST)
+				break;
+		}
+	} else if (strcmp(r->path, "-") == 0) {
+		snprintf(r->cur, sizeof(r->cur), "(stdout)");
+		fd = dup(STDOUT_FILENO);
+	} else {
+		snprintf(r->cur, sizeof(r->cur), "%s", r->path);
+		fd = open(r->cur, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	}
+	if (fd < 0) {
+		err = -errno;
+		snprintf(msg, len, "%s: %s", r->cur, strerror(errno));
+		return err;
+	}
+	r->info.seq = r->seq;
+	pm_trace_info_local(&fresh, "");	/* fresh clocks per file */
+	r->info.start_ns = fresh.start_ns;
+	r->info.wall_offset_ns = fresh.wall_offset_ns;
+	err = pm_tw_open(&r->w, fd, &r->info);
+	if (err) {
+		snprintf(msg, len, "%s: %s", r->cur, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (r->dir)
+		prune(r);
+	/* a file must stand alone: who the live VMs are, then (next sync) their aggregates */
+	if (r->ks)
+		memset(r->ks, 0, r->kcap * sizeof(*r->ks));
+	r->kn = 0;
+	r->lost_written = r->hits_written = false;
+	if (st) {
+		struct pm_vm **vms = calloc(st->nvms ? st->nvms : 1, sizeof(*vms));
+		unsigned n = vms ? pm_state_list(st, vms, st->nvms) : 0;
+
+		for (unsigned i = 0; i < n; i++)
+			if (!vms[i]->destroyed)
+				write_vm(r, vms[i]);
+		free(vms);
+	}
+	return 0;
+}
+
+int pm_rec_open(struct pm_rec **out, const struct pm_rec_opts *o, char *msg, size_t len)
+{
+	struct pm_rec *r = calloc(1, sizeof(*r));
+	char writer[sizeof(r->info.writer)];
+	int err;
+
+	if (!r) {
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
+	r->dir = o->dir ? strdup(o->dir) : NULL;
+	r->path = o->path ? strdup(o->path) : NULL;
+	r->max_bytes = o->max_bytes ? o->max_bytes : PM_REC_DEFAULT_BYTES;
+	r->max_files = o->max_files ? o->max_files : PM_REC_DEFAULT_FILES;
+	snprintf(writer, sizeof(writer), "%s", o->writer ? o->writer : "privmem");
+	pm_trace_info_local(&r->info, writer);
+	r->info.policy = o->policy ? strdup(o->policy) : NULL;
+	for (unsigned i = 0; i < o->nhooks && r->info.nhooks < PM_TRACE_MAX_HOOKS; i++) {
+		struct pm_hook_status *h = &r->info.hooks[r->info.nhooks];
+
+		if (!o->hooks[i].name)
+			continue;
+		*h = o->hooks[i];
+		h->name = strdup(o->hooks[i].name);
+		h->covers = strdup(o->hooks[i].covers ? o->hooks[i].covers : "");
+		r->hook_idx[r->info.nhooks++] = (int)i;
+	}
+	if (r->dir && mkdir(r->dir, 0750) && errno != EEXIST) {
+		err = -errno;
+		snprintf(msg, len, "%s: %s", r->dir, strerror(errno));
+		goto fail;
+	}
+	if (!r->dir && !r->path) {
+		err = -EINVAL;
+		snprintf(msg, len, "no trace file or directory");
+		goto fail;
+	}
+	err = open_file(r, NULL, msg, len);
+	if (err)
+		goto fail;
+	r->last_sync = pm_now_ns();
+	*out = r;
+	return 0;
+fail:
+	pm_trace_info_free(&r->info);
+	free(r->dir);
+	free(r->path);
+	free(r);
+	return err;
+}
+
+void pm_rec_event(struct pm_rec *r, const struct pm_event *e)
+{
+	r->events++;
+	pm_tw_event(r->w, e);
+}
+
+void pm_rec_vm_seen(struct pm_rec *r, const struct pm_vm *vm)
+{
+	write_vm(r, vm);
+}
+
+static void put_kstats(struct pm_rec *r, const struct pm_vm *vm, uint64_t now, bool force)
+{
+	uint32_t crc = crc32(0, (const void *)&vm->k, sizeof(vm->k));
+	struct kseen *k = ks_get(r, vm->id);
+	static const struct pm_vm_kstats zero;
+
+	if (k && k->crc == crc && !force)
+		return;
+	if (!force && (!k || k->crc == crc32(0, Z_NULL, 0)) && !memcmp(&vm->k, &zero, sizeof(zero)))
+		return;	/* nothing yet: replay starts from zeros too */
+	pm_tw_kstats(r->w, vm->id, now, &vm->k);
+	if (k)
+		k->crc = crc;
+}
+
+void pm_rec_vm_kstats(struct pm_rec *r, const struct pm_vm *vm)
+{
+	put_kstats(r, vm, pm_now_ns(), true);
+}
+
+void pm_rec_vm_gone(struct pm_rec *r, const struct pm_vm *vm)
+{
+	pm_tw_vm_gone(r->w, vm->id, vm->destroyed_ns);
+	put_kstats(r, vm, pm_now_ns(), true);
+}
+
+static int sync_now(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, uint64_t now)
+{
+	struct pm_vm **vms = calloc(st->nvms ? st->nvms : 1, sizeof(*vms));
+	unsigned n = vms ? pm_state_list(st, vms, st->nvms) : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!vms[i]->destroyed && src && src->kstats)
+			src->kstats(src->ctx, vms[i]->id, &vms[i]->k);
+		put_kstats(r, vms[i], now, false);
+	}
+	free(vms);
+	if (src && src->lost) {
+		uint64_t lost = src->lost(src->ctx);
+
+		if (lost != r->last_lost || (!r->lost_written && lost)) {
+			pm_tw_lost(r->w, now, lost);
+			r->last_lost = lost;
+			r->lost_written = true;
+		}
+	}
+	if (src && src->hooks && r->info.nhooks) {
+		const struct pm_hook_status *h = src->hooks(src->ctx);
+		uint64_t hits[PM_TRACE_MAX_HOOKS];
+		bool changed = !r->hits_written;
+
+		for (unsigned i = 0; i < r->info.nhooks; i++) {
+			hits[i] = (unsigned)r->hook_idx[i] < src->nhooks ? h[r->hook_idx[i]].hits : 0;
+			changed |= hits[i] != r->last_hits[i];
+		}
+		if (changed) {
+			pm_tw_hook_hits(r->w, hits, r->info.nhooks);
+			memcpy(r->last_hits, hits, sizeof(hits));
+			r->hits_written = true;
+		}
+	}
+	r->last_sync = now;
+	return pm_tw_flush(r->w);
+}
+
+int pm_rec_tick(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, char *msg, size_t len)
+{
+	uint64_t now = pm_now_ns();
+	int err;
+
+	if (now - r->last_sync < SYNC_NS)
+		return 0;
+	err = sync_now(r, st, src, now);
+	if (err) {
+		if (r->err)
+			return 0;	/* said once */
+		r->err = err;
+		snprintf(msg, len, "trace %s: %s", r->cur, strerror(-err));
+		return err;
+	}
+	if (r->dir && pm_tw_bytes(r->w) >= r->max_bytes) {
+		r->bytes_closed += pm_tw_bytes(r->w);
+		err = pm_tw_close(r->w);
+		r->w = NULL;
+		if (!err)
+			err = open_file(r, st, msg, len);
+		if (err) {
+			r->err = err;
+			return err;
+		}
+		return sync_now(r, st, src, now);
+	}
+	return 0;
+}
+
+int pm_rec_close(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src)
+{
+	int err = 0, e2;
+
+	if (!r)
+		return 0;
+	if (r->w) {
+		err = sync_now(r, st, src, pm_now_ns());
+		e2 = pm_tw_close(r->w);
+		err = err ? err : e2;
+	}
+	pm_trace_info_free(&r->info);
+	free(r->ks);
+	free(r->dir);
+	free(r->path);
+	free(r);
+	return err;
+}
+
+const char *pm_rec_path(const struct pm_rec *r)
+{
+	return r->cur;
+}
+
+uint64_t pm_rec_bytes(const struct pm_rec *r)
+{
+	return r->bytes_closed + (r->w ? pm_tw_bytes(r->w) : 0);
+}
+
+uint64_t pm_rec_events(const struct pm_rec *r)
+{
+	return r->events;
+}
