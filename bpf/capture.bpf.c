@@ -217,6 +217,8 @@ static __always_inline void ev_submit(struct pm_event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+#include "policy.bpf.h"
+
 /*
  * The decoding shared by the live exit hook and the injection program
  * the tests drive with BPF_PROG_TEST_RUN.
@@ -395,6 +397,8 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 			ca.addr = a.address;
 			ca.size = a.size;
 			ca.attrs = a.attributes;
+			if (!policy_in_lsm)
+				policy_attempt(ca.vm, &a, false);
 		} else {
 			struct pm_kvm_create_guest_memfd g = {};
 
@@ -419,6 +423,8 @@ static __always_inline void emit_decide(const struct call_args *ca, __s64 ret, _
 	e->dir = (ca->attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE) ? PM_TO_PRIVATE : PM_TO_SHARED;
 	e->ret = ret;
 	e->flags = flags;
+	if (ret == 0)
+		mem_note_conversion(ca->vm, e->dir, ca->size);
 	ev_submit(e);
 }
 
@@ -458,6 +464,8 @@ int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 			emit_vm_create(vm_id(kvm_file_data(fd_file(task, ret), kvm_vm_ioctl_addr)),
 				       PM_F_SYSCALL_TP);
 	} else if (ca->cmd == PM_KVM_CREATE_GUEST_MEMFD) {
+		if (ret >= 0)
+			mem_note_gmem(ca->vm, ca->size, ca->attrs);
 		e = ev_reserve(ca->vm, PM_EV_GMEM_CREATE);
 		if (e) {
 			e->addr = ret;
@@ -607,6 +615,9 @@ int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned l
 		ca.addr = a.address;
 		ca.size = a.size;
 		ca.attrs = a.attributes;
+		/* after the fact, so audit only: the LSM is what can refuse */
+		if (!policy_in_lsm)
+			policy_attempt(ca.vm, &a, false);
 		emit_decide(&ca, ret, 0);
 		return 0;
 	}
@@ -614,6 +625,8 @@ int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned l
 		struct pm_kvm_create_guest_memfd g = {};
 
 		bpf_probe_read_user(&g, sizeof(g), (void *)arg);
+		if (ret >= 0)
+			mem_note_gmem(ca.vm, g.size, g.flags);
 		e = ev_reserve(ca.vm, PM_EV_GMEM_CREATE);
 		if (!e)
 			return 0;
@@ -699,4 +712,28 @@ int BPF_PROG(pm_set_attr, __u64 start, __u64 end, unsigned long attrs)
 	__sync_fetch_and_add(&ks->set_attr_calls, 1);
 	__sync_fetch_and_add(&ks->set_attr_bytes, (end - start) << PAGE_SHIFT);
 	return 0;
+}
+
+/*
+ * Enforcement: runs for every ioctl on the system, so the command is the
+ * first test. Needs `bpf` among the active LSMs, or it attaches and does
+ * nothing: the loader checks /sys/kernel/security/lsm before claiming it.
+ * The attributes are read from the VMM's memory, as KVM will read them
+ * again: a VMM could change them in between (see privmem.policy(5)).
+ */
+SEC("lsm/file_ioctl")
+int BPF_PROG(pm_lsm_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	struct pm_kvm_memory_attributes a = {};
+	void *kvm;
+
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES)
+		return ret;
+	kvm = kvm_file_data(file, kvm_vm_ioctl_addr);
+	if (!kvm)
+		return 0;
+	hook_hit(PM_HOOK_LSM);
+	if (bpf_probe_read_user(&a, sizeof(a), (void *)arg))
+		return 0;
+	return policy_attempt(vm_id(kvm), &a, true) ? -1 /* -EPERM */ : 0;
 }

@@ -217,6 +217,40 @@ static void probe_tp(struct pm_capture *c, enum pm_hook h, const char *tp, int n
 			    n < 0 ? "" : why);
 }
 
+/* An LSM program attaches even when bpf is not an active LSM, and then enforces nothing. */
+static bool bpf_lsm_active(void)
+{
+	char buf[512] = "";
+	FILE *f = fopen("/sys/kernel/security/lsm", "re");
+	char *tok, *save = NULL;
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (strcmp(tok, "bpf") == 0)
+			return true;
+	return false;
+}
+
+static void probe_lsm(struct pm_capture *c, const struct pm_ksym_req *ks, const char *refused)
+{
+	set_hook(c, PM_HOOK_LSM, "lsm/file_ioctl", "policy enforcement (deny), audit", false);
+	if (access("/sys/kernel/security/lsm", R_OK) != 0)
+		hook_reason(c, PM_HOOK_LSM, PM_HOOK_UNAVAILABLE, "securityfs not mounted: cannot tell whether bpf is an active LSM");
+	else if (!bpf_lsm_active())
+		hook_reason(c, PM_HOOK_LSM, PM_HOOK_UNAVAILABLE, "bpf is not an active LSM (boot with lsm=...,bpf)");
+	else if (!ks[1].addr)
+		hook_reason(c, PM_HOOK_LSM, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
+	else if (refused)
+		hook_reason(c, PM_HOOK_LSM, PM_HOOK_FAILED, "%s", refused);
+	else
+		c->hooks[PM_HOOK_LSM].state = PM_HOOK_LIVE;
+}
+
 static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks,
 		  const char *fexit_refused)
 {
@@ -231,6 +265,8 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	set_hook(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", "private page_fault (aggregated)", false);
 	set_hook(c, PM_HOOK_SET_ATTR_TP, "kvm_vm_set_mem_attributes", "set_attr (aggregated)", false);
 	probe_fexit(c, fexit_refused);
+	probe_lsm(c, ks, fexit_refused);
+	s->rodata->policy_in_lsm = live(c, PM_HOOK_LSM);
 	ioctl_fexit = live(c, PM_HOOK_VM_IOCTL_FEXIT);
 	falloc_fexit = live(c, PM_HOOK_GMEM_FALLOC_FEXIT);
 
@@ -265,6 +301,7 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	bpf_program__set_autoload(s->progs.pm_vcpu_ioctl_entry, live(c, PM_HOOK_VCPU_IOCTL_FENTRY));
 	bpf_program__set_autoload(s->progs.pm_gmem_fallocate_exit, live(c, PM_HOOK_GMEM_FALLOC_FEXIT));
 	bpf_program__set_autoload(s->progs.pm_destroy_vm, live(c, PM_HOOK_DESTROY_FENTRY));
+	bpf_program__set_autoload(s->progs.pm_lsm_ioctl, live(c, PM_HOOK_LSM));
 }
 
 static bool any_fexit_live(const struct pm_capture *c)
@@ -272,8 +309,9 @@ static bool any_fexit_live(const struct pm_capture *c)
 	for (unsigned i = 0; i < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); i++)
 		if (live(c, fexit_hooks[i].hook))
 			return true;
-	return false;
+	return live(c, PM_HOOK_LSM);
 }
+
 
 static void attach(struct pm_capture *c, enum pm_hook h, struct bpf_program *p)
 {
@@ -345,7 +383,8 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 			break;
 		last_reason(why, sizeof(why));
 		if (pass == 0 && any_fexit_live(c)) {
-			snprintf(refused, sizeof(refused), "fentry/fexit refused by the kernel (%s)", strerror(-err));
+			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s)",
+				 strerror(-err));
 			continue;
 		}
 		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
@@ -365,6 +404,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 	attach(c, PM_HOOK_VCPU_IOCTL_FENTRY, c->skel->progs.pm_vcpu_ioctl_entry);
 	attach(c, PM_HOOK_GMEM_FALLOC_FEXIT, c->skel->progs.pm_gmem_fallocate_exit);
 	attach(c, PM_HOOK_DESTROY_FENTRY, c->skel->progs.pm_destroy_vm);
+	attach(c, PM_HOOK_LSM, c->skel->progs.pm_lsm_ioctl);
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
 	if (!c->rb) {
 		err = -errno;
@@ -436,7 +476,29 @@ int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *ou
 
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
 {
+	int err = 0;
+
 	if (bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm))
-		return -errno;
-	return 0;
+		err = -errno;
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_rules), &vm);
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_mem), &vm);
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_lsm_buckets), &vm);
+	return err;
+}
+
+int pm_capture_set_rule(struct pm_capture *c, uint64_t vm, const struct pm_rule *r)
+{
+	uint32_t zero = 0;
+	int err;
+
+	if (vm)
+		err = bpf_map_update_elem(bpf_map__fd(c->skel->maps.vm_rules), &vm, r, BPF_ANY);
+	else
+		err = bpf_map_update_elem(bpf_map__fd(c->skel->maps.default_rule), &zero, r, BPF_ANY);
+	return err ? -errno : 0;
+}
+
+bool pm_capture_can_enforce(struct pm_capture *c)
+{
+	return c->hooks[PM_HOOK_LSM].state == PM_HOOK_LIVE;
 }

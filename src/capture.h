@@ -27,5 +27,10 @@ uint64_t pm_capture_lost(struct pm_capture *c);
 const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c);
 int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out);
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm);
+/* The rule for one VM, or with vm 0 the defaults for VMs without one. */
+struct pm_rule;
+int pm_capture_set_rule(struct pm_capture *c, uint64_t vm, const struct pm_rule *r);
+/* True when the LSM hook is live: denials are real, not only reported. */
+bool pm_capture_can_enforce(struct pm_capture *c);
 
 #endif

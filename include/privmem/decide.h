@@ -13,6 +13,13 @@
 
 #include "privmem/events.h"
 
+/* BPF calls take at most five arguments: pm_decide must be inlined there. */
+#ifdef __bpf__
+#define PM_INLINE static inline __attribute__((always_inline))
+#else
+#define PM_INLINE static inline
+#endif
+
 #define PM_NSEC_PER_SEC	1000000000ull
 #define PM_U64_MAX	(~0ull)
 
@@ -60,7 +67,7 @@ struct pm_bucket {
 	__u32 pad;
 };
 
-static inline __u64 pm_sat_add(__u64 a, __u64 b)
+PM_INLINE __u64 pm_sat_add(__u64 a, __u64 b)
 {
 	__u64 s = a + b;
 
@@ -68,7 +75,7 @@ static inline __u64 pm_sat_add(__u64 a, __u64 b)
 }
 
 /* In 32-bit halves: clang turns "b > MAX / a" into a 128-bit multiply BPF lacks. */
-static inline __u64 pm_sat_mul(__u64 a, __u64 b)
+PM_INLINE __u64 pm_sat_mul(__u64 a, __u64 b)
 {
 	__u64 ah = a >> 32, al = a & 0xffffffffull;
 	__u64 bh = b >> 32, bl = b & 0xffffffffull;
@@ -86,7 +93,7 @@ static inline __u64 pm_sat_mul(__u64 a, __u64 b)
  * A new bucket starts full: a booting guest converts in bursts. A zeroed
  * one counts as empty at boot (time 0) and refilled since: full in practice.
  */
-static inline void pm_bucket_init(struct pm_bucket *b, const struct pm_limits *l, __u64 now_ns)
+PM_INLINE void pm_bucket_init(struct pm_bucket *b, const struct pm_limits *l, __u64 now_ns)
 {
 	b->tokens = l->burst;
 	b->last_ns = now_ns;
@@ -102,7 +109,7 @@ static inline void pm_bucket_init(struct pm_bucket *b, const struct pm_limits *l
  * s*rate can overflow, which saturates. The remainder of r*p/1e9 is carried
  * in frac, so tokens credited never depend on how often this is called.
  */
-static inline void pm_bucket_refill(struct pm_bucket *b, const struct pm_limits *l, __u64 now_ns)
+PM_INLINE void pm_bucket_refill(struct pm_bucket *b, const struct pm_limits *l, __u64 now_ns)
 {
 	__u64 el, s, r, part, add;
 
@@ -129,7 +136,7 @@ static inline void pm_bucket_refill(struct pm_bucket *b, const struct pm_limits 
 }
 
 /* permille/1000 of x without overflowing x * permille; above 1000 is all of x. */
-static inline __u64 pm_permille_of(__u64 x, __u32 permille)
+PM_INLINE __u64 pm_permille_of(__u64 x, __u32 permille)
 {
 	if (permille >= 1000)
 		return x;
@@ -143,7 +150,7 @@ static inline __u64 pm_permille_of(__u64 x, __u32 permille)
  * verdict is PM_ALLOW, in audit mode too: audit then predicts exactly what
  * enforce would have let through. Mode off touches nothing.
  */
-static inline __u32 pm_decide(const struct pm_rule *rule, __u32 dir, struct pm_bucket *b,
+PM_INLINE __u32 pm_decide(const struct pm_rule *rule, __u32 dir, struct pm_bucket *b,
 			      __u64 now_ns, __u64 size, __u64 shared_bytes, __u64 guest_bytes)
 {
 	const struct pm_limits *l;
@@ -176,7 +183,7 @@ static inline __u32 pm_decide(const struct pm_rule *rule, __u32 dir, struct pm_b
 }
 
 /* Whether the VMM's call fails: only an enforcing rule denies. */
-static inline __u32 pm_denies(const struct pm_rule *rule, __u32 verdict)
+PM_INLINE __u32 pm_denies(const struct pm_rule *rule, __u32 verdict)
 {
 	return verdict != PM_ALLOW && rule->mode == PM_MODE_ENFORCE;
 }
