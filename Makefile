@@ -195,3 +195,10 @@ tracetest: $(O)/asan/test_trace $(O)/asan/privmem-trace $(TRACE_TOOLS)
 tracektest: all $(TRACE_TOOLS) $(O)/gtcompare
 	./tests/trace/ktest.sh
 CHECK_STAGES += tracetest tracektest
+
+# privmem-trace(5)
+install: install-trace-man
+.PHONY: install-trace-man
+install-trace-man:
+	install -d $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/privmem-trace.5 $(DESTDIR)$(MANDIR)/man5/
