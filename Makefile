@@ -32,7 +32,7 @@ LIB_OBJS := $(patsubst src/%.c,$(O)/%.o,$(LIB_SRCS))
 
 PROGS := $(O)/privmemd $(O)/privmem $(O)/testvmm
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/%,$(wildcard tests/unit/test_*.c))
-KTEST_BINS := $(O)/bpf_inject_test $(O)/gtcompare $(O)/sockjunk
+KTEST_BINS := $(O)/bpf_inject_test $(O)/gtcompare $(O)/sockjunk $(O)/jpath
 
 .PHONY: all deps check unit ktest vmtest bench demo install clean manlint
 all: $(PROGS)
@@ -202,3 +202,17 @@ install: install-trace-man
 install-trace-man:
 	install -d $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/privmem-trace.5 $(DESTDIR)$(MANDIR)/man5/
+
+# privmemd's policy (src/dpolicy.c): -c FILE, reload on SIGHUP and via the socket.
+$(O)/privmemd: $(O)/dpolicy.o $(O)/policy.o
+$(O)/privmemd: LDLIBS_HTTP += $(LDLIBS_YAML)
+$(O)/static/privmemd: src/dpolicy.c src/policy.c
+$(O)/static/privmemd: LDLIBS_JSON += $(LDLIBS_YAML)
+$(O)/jpath: tests/kernel/jpath.c | $(O)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_JSON)
+
+# Policy on this kernel: audit, reloads, refusals (enforcement: make vmtest).
+.PHONY: policyktest
+policyktest: all $(O)/jpath
+	./tests/kernel/policy_audit.sh
+CHECK_STAGES += policyktest

@@ -212,7 +212,8 @@ static __always_inline void ev_submit(struct pm_event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
+	/* a new VM wakes privmemd at once: its policy rule waits on that */
+	if (e->type == PM_EV_VM_CREATE || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }

@@ -130,6 +130,57 @@ static void print_hooks_plain(json_object *hooks)
 	}
 }
 
+static void print_policy_plain(json_object *status)
+{
+	json_object *p, *v;
+	bool enforcing;
+
+	if (!json_object_object_get_ex(status, "policy", &p))
+		return;
+	if (!*str_at(p, "file")) {
+		printf("policy: none\n\n");
+		return;
+	}
+	enforcing = json_object_object_get_ex(p, "enforcing", &v) && json_object_get_boolean(v);
+	printf("policy: %s, mode %s, %" PRIu64 " rules, %s\n", str_at(p, "file"), str_at(p, "mode"),
+	       u64_at(p, "rules"),
+	       enforcing ? "enforcing (BPF LSM)"
+	       : strcmp(str_at(p, "mode"), "enforce") == 0 ? "ENFORCEMENT UNAVAILABLE: denials only reported"
+	       : "not enforcing");
+	if (*str_at(p, "last_error"))
+		printf("policy: last reload failed, running policy kept: %s\n", str_at(p, "last_error"));
+	putchar('\n');
+}
+
+/* Asks privmemd to re-read its policy file; a bad file is refused and the old policy stays. */
+static int do_reload(int argc, char **argv)
+{
+	json_object *o;
+	int rc = 0;
+
+	(void)argv;
+	if (argc) {
+		p_err("reload takes no arguments");
+		return 2;
+	}
+	o = ask("reload");
+	if (!o)
+		return 1;
+	if (*str_at(o, "error")) {
+		if (env.json)
+			print_json(o);
+		else
+			fprintf(stderr, "privmem: reload refused, running policy kept: %s\n", str_at(o, "error"));
+		rc = 1;
+	} else if (env.json) {
+		print_json(o);
+	} else {
+		printf("policy reloaded\n");
+	}
+	json_object_put(o);
+	return rc;
+}
+
 static int do_status(int argc, char **argv)
 {
 	json_object *o, *hooks;
@@ -150,6 +201,7 @@ static int do_status(int argc, char **argv)
 		printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
 		       u64_at(o, "vms"), u64_at(o, "events"), u64_at(o, "lost"),
 		       u64_at(o, "lost") ? " (EVENTS WERE LOST)" : "", u64_at(o, "bad_events"));
+		print_policy_plain(o);
 		if (json_object_object_get_ex(o, "hooks", &hooks))
 			print_hooks_plain(hooks);
 	}
@@ -236,6 +288,7 @@ static const struct cmd {
 	{ "replay", pm_cmd_replay },
 	{ "export", pm_cmd_export },
 	{ "policy", do_policy },
+	{ "reload", do_reload },
 	{ 0 },
 };
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "dpolicy.h"
 #include "recorder.h"
 #include "metrics.h"
 #include "sockapi.h"
@@ -21,7 +22,7 @@
 #include "vmjson.h"
 #include "vmstate.h"
 
-static volatile sig_atomic_t exiting;
+static volatile sig_atomic_t exiting, reload_requested;
 
 struct daemon {
 	struct pm_capture *cap;
@@ -35,11 +36,14 @@ struct daemon {
 	struct pm_rec *rec;
 	const char *metrics_addr;	/* --metrics ADDR:PORT */
 	struct pm_metrics *metrics;
+	const char *policy_path;	/* -c FILE */
+	struct pm_dpolicy pol;
 };
 
 static const char usage[] =
-	"Usage: privmemd [-s SOCKET] [--metrics ADDR:PORT] [--no-syscall-hooks] [-v]\n"
+	"Usage: privmemd [-c POLICY] [-s SOCKET] [--metrics ADDR:PORT] [--no-syscall-hooks] [-v]\n"
 	"Observe private/shared memory conversions of KVM guests.\n\n"
+	"  -c, --policy FILE       rate/size policy (privmem.policy(5)); SIGHUP reloads it\n"
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
@@ -51,7 +55,10 @@ static const char usage[] =
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGHUP) {
+		reload_requested = 1;
+		return;
+	}
 	exiting = 1;
 }
 
@@ -186,6 +193,8 @@ static void on_event(void *ctx, const struct pm_event *e)
 		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
 	if (e->type == PM_EV_VM_DESTROY)
 		retire_pid(d, e->pid);
+	if (fresh || e->type == PM_EV_VM_CREATE)
+		pm_dpolicy_apply_vm(&d->pol, d->cap, vm);
 	if (d->rec && (fresh || e->type == PM_EV_VM_CREATE))
 		pm_rec_vm_seen(d->rec, vm);
 	if (d->rec && e->type == PM_EV_VM_DESTROY)
@@ -230,6 +239,24 @@ static json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st.bad_events));
 	json_object_object_add(o, "lost", json_object_new_uint64(d->st.lost));
 	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
+	json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
+	return o;
+}
+
+/* A bad file keeps the running policy: say why, once, where the operator looks. */
+static json_object *reload_policy(struct daemon *d)
+{
+	json_object *o = json_object_new_object();
+	char err[512];
+
+	if (pm_dpolicy_reload(&d->pol, d->cap, &d->st, err, sizeof(err))) {
+		fprintf(stderr, "privmemd: policy reload failed, keeping the running policy: %s\n", err);
+		json_object_object_add(o, "error", json_object_new_string(err));
+	} else {
+		fprintf(stderr, "privmemd: policy reloaded from %s (mode %s)\n", d->pol.path,
+			pm_mode_name(d->pol.policy->mode));
+		json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
+	}
 	return o;
 }
 
@@ -244,6 +271,8 @@ static void serve(struct daemon *d)
 	d->st.lost = pm_capture_lost(d->cap);
 	if (strcmp(cmd, "status") == 0) {
 		o = status_json(d);
+	} else if (strcmp(cmd, "reload") == 0) {
+		o = reload_policy(d);
 	} else if (strcmp(cmd, "vms") == 0) {
 		struct pm_vm *vms[4096];
 		unsigned n = pm_state_list(&d->st, vms, 4096);
@@ -273,8 +302,25 @@ static void metrics_view(void *ctx, struct pm_metrics_view *v)
 	v->st = &d->st;
 	v->hooks = pm_capture_hooks(d->cap);
 	v->nhooks = PM_HOOK_MAX;
-	v->policy_mode = "none";
+	v->policy_mode = d->pol.policy ? pm_mode_name(d->pol.policy->mode) : "none";
 	v->lost = d->st.lost;
+}
+
+/* Refuses to start on a bad policy, and never claims enforcement the kernel cannot give. */
+static int start_policy(struct daemon *d)
+{
+	char err[512];
+
+	if (pm_dpolicy_load(&d->pol, d->cap, &d->st, d->policy_path, err, sizeof(err))) {
+		fprintf(stderr, "privmemd: %s\n", err);
+		return -1;
+	}
+	fprintf(stderr, "privmemd: policy %s: mode %s, %u rules\n", d->policy_path,
+		pm_mode_name(d->pol.policy->mode), d->pol.policy->nrules);
+	if (d->pol.policy->mode == PM_MODE_ENFORCE && !pm_capture_can_enforce(d->cap))
+		fprintf(stderr, "privmemd: enforcement unavailable (%s): denials are only reported as would_deny\n",
+			pm_capture_hooks(d->cap)[PM_HOOK_LSM].reason);
+	return 0;
 }
 
 static int preflight(char *msg, size_t len)
@@ -306,6 +352,7 @@ static void log_hooks(struct daemon *d)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -322,8 +369,9 @@ int main(int argc, char **argv)
 	uint64_t last_reap = 0;
 	int c, err, rc = 1;
 
-	while ((c = getopt_long(argc, argv, "s:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c': d.policy_path = optarg; break;
 		case 's': d.sock_path = optarg; break;
 		case 'S': co.no_syscall_hooks = true; break;
 		case 'v': d.verbose = true; break;
@@ -349,6 +397,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "privmemd: %s\n", msg);
 		goto out;
 	}
+	if (d.policy_path && start_policy(&d)) {
+		rc = 2;
+		goto out;
+	}
 	d.lfd = pm_sock_listen(d.sock_path, 0600);
 	if (d.lfd < 0) {
 		fprintf(stderr, "privmemd: socket %s: %s\n", d.sock_path, strerror(-d.lfd));
@@ -369,6 +421,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	log_hooks(&d);
 	fprintf(stderr, "privmemd: ready, socket %s\n", d.sock_path);
@@ -382,6 +435,10 @@ int main(int argc, char **argv)
 		}
 		while (poll(&p, 1, 0) > 0 && !exiting)
 			serve(&d);
+		if (reload_requested) {
+			reload_requested = 0;
+			json_object_put(reload_policy(&d));
+		}
 		pm_metrics_run(d.metrics);
 		rec_tick(&d);
 		if (pm_now_ns() - last_reap > 1000000000ull) {
@@ -402,6 +459,7 @@ out:
 		unlink(d.sock_path);
 	}
 	pm_capture_close(d.cap);
+	pm_dpolicy_free(&d.pol);
 	pm_state_free(&d.st);
 	return rc;
 }

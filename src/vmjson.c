@@ -99,6 +99,33 @@ static json_object *json_kernel(const struct pm_vm_kstats *k)
 	return o;
 }
 
+/* {"denied":{"by_reason":{..},"by_rule":{..}},"would_deny":{..}}, zeros omitted. */
+static json_object *json_denials(const struct pm_vm *vm)
+{
+	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
+	json_object *o = json_object_new_object();
+	char key[16];
+
+	for (int w = 0; w < 2; w++) {
+		json_object *k = json_object_new_object(), *br = json_object_new_object(),
+			    *bu = json_object_new_object();
+
+		for (int i = 1; i < 4; i++)
+			if (vm->deny_reason[w][i])
+				add_u64(br, reason[i], vm->deny_reason[w][i]);
+		for (int i = 0; i < PM_RULE_SLOTS; i++) {
+			if (!vm->deny_rule[w][i])
+				continue;
+			snprintf(key, sizeof(key), "%d", i);
+			add_u64(bu, key, vm->deny_rule[w][i]);
+		}
+		json_object_object_add(k, "by_reason", br);
+		json_object_object_add(k, "by_rule", bu);
+		json_object_object_add(o, w ? "would_deny" : "denied", k);
+	}
+	return o;
+}
+
 json_object *pm_json_vm(const struct pm_vm *vm)
 {
 	json_object *o = json_object_new_object(), *req, *err;
@@ -130,6 +157,7 @@ json_object *pm_json_vm(const struct pm_vm *vm)
 	add_u64(o, "discard_errors", vm->discard_errors);
 	add_u64(o, "denied", vm->denied);
 	add_u64(o, "would_deny", vm->would_deny);
+	json_object_object_add(o, "denials", json_denials(vm));
 	add_u64(o, "resumes", vm->resumes);
 	json_object_object_add(o, "resume_latency", json_latency(&vm->resume_lat));
 	json_object_object_add(o, "decide_latency", json_latency(&vm->decide_lat));

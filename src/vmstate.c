@@ -183,6 +183,19 @@ static void destroy_pid(struct pm_state *s, uint32_t pid, uint64_t ts)
 			}
 }
 
+/* source carries the verdict (enum pm_verdict), aux the rule id. */
+static void apply_denial(struct pm_vm *vm, const struct pm_event *e)
+{
+	int w = e->type == PM_EV_WOULD_DENY;
+
+	if (w)
+		vm->would_deny++;
+	else
+		vm->denied++;
+	vm->deny_reason[w][e->source < 4 ? e->source : 0]++;
+	vm->deny_rule[w][e->aux < PM_RULE_SLOTS ? e->aux : PM_RULE_SLOTS - 1]++;
+}
+
 struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 {
 	struct pm_vm *vm;
@@ -238,10 +251,8 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 		apply_resume(vm, e);
 		break;
 	case PM_EV_DENY:
-		vm->denied++;
-		break;
 	case PM_EV_WOULD_DENY:
-		vm->would_deny++;
+		apply_denial(vm, e);
 		break;
 	default:
 		break;

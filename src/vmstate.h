@@ -13,6 +13,7 @@
 
 #define PM_ERRNO_SLOTS	140	/* errnos above this are counted in the last slot */
 #define PM_RECENT	64	/* recent requests kept per VM */
+#define PM_RULE_SLOTS	64	/* denials counted per rule id; higher ids share the last slot */
 
 struct pm_dir_stats {
 	uint64_t requests, request_bytes;	/* what the guest asked for */
@@ -53,6 +54,9 @@ struct pm_vm {
 	uint64_t attr_errno[PM_ERRNO_SLOTS];
 	uint64_t discards, discard_bytes, discard_errors;
 	uint64_t denied, would_deny;
+	/* [0] denied, [1] would_deny; by enum pm_verdict and by rule id (last slot: the rest) */
+	uint64_t deny_reason[2][4];
+	uint64_t deny_rule[2][PM_RULE_SLOTS];
 	uint64_t resumes;
 	struct pm_hist resume_lat;	/* request -> next KVM_RUN, ns */
 	struct pm_hist decide_lat;	/* request -> KVM_SET_MEMORY_ATTRIBUTES, ns */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "dpolicy.h"
+#include "privmem/decide.h"
+#include "util.h"
+
+void pm_dpolicy_apply_vm(struct pm_dpolicy *dp, struct pm_capture *cap, const struct pm_vm *vm)
+{
+	const struct pm_rule *r;
+
+	if (!dp->policy || vm->destroyed)
+		return;
+	r = pm_policy_resolve(dp->policy, vm->pid, vm->comm, vm->cgroup);
+	pm_capture_set_rule(cap, vm->id, r);
+}
+
+/*
+ * Defaults first, then every live VM's rule: each map update is atomic, so
+ * a VM sees its old rule or its new one, never a mix.
+ */
+static void install(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_state *st)
+{
+	struct pm_vm *vms[4096];
+	unsigned n = pm_state_list(st, vms, 4096);
+
+	pm_capture_set_rule(cap, 0, &dp->policy->defaults);
+	for (unsigned i = 0; i < n; i++)
+		pm_dpolicy_apply_vm(dp, cap, vms[i]);
+}
+
+int pm_dpolicy_load(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_state *st, const char *path,
+		    char *err, size_t len)
+{
+	struct pm_policy *p = NULL;
+	int ret = pm_policy_load(path, &p, err, len);
+
+	if (ret) {
+		dp->failed_reloads++;
+		snprintf(dp->last_error, sizeof(dp->last_error), "%s", err);
+		return ret;
+	}
+	if (path != dp->path)
+		snprintf(dp->path, sizeof(dp->path), "%s", path);
+	pm_policy_free(dp->policy);
+	dp->policy = p;
+	dp->loaded_ns = pm_now_ns();
+	dp->last_error[0] = '\0';
+	install(dp, cap, st);
+	return 0;
+}
+
+int pm_dpolicy_reload(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_state *st, char *err, size_t len)
+{
+	int ret;
+
+	if (!dp->path[0]) {
+		snprintf(err, len, "privmemd runs without a policy file (-c FILE)");
+		return -ENOENT;
+	}
+	ret = pm_dpolicy_load(dp, cap, st, dp->path, err, len);
+	if (!ret)
+		dp->reloads++;
+	return ret;
+}
+
+json_object *pm_dpolicy_status(const struct pm_dpolicy *dp, struct pm_capture *cap)
+{
+	json_object *o = json_object_new_object();
+	uint32_t mode = dp->policy ? dp->policy->mode : PM_MODE_OFF;
+
+	json_object_object_add(o, "file", json_object_new_string(dp->path));
+	json_object_object_add(o, "mode", json_object_new_string(pm_mode_name(mode)));
+	json_object_object_add(o, "rules", json_object_new_int(dp->policy ? (int)dp->policy->nrules : 0));
+	/* enforce without a live LSM only reports: say so rather than claim it */
+	json_object_object_add(o, "enforcing",
+			       json_object_new_boolean(mode == PM_MODE_ENFORCE && pm_capture_can_enforce(cap)));
+	json_object_object_add(o, "can_enforce", json_object_new_boolean(pm_capture_can_enforce(cap)));
+	json_object_object_add(o, "reloads", json_object_new_int(dp->reloads));
+	json_object_object_add(o, "failed_reloads", json_object_new_int(dp->failed_reloads));
+	if (dp->last_error[0])
+		json_object_object_add(o, "last_error", json_object_new_string(dp->last_error));
+	return o;
+}
+
+void pm_dpolicy_free(struct pm_dpolicy *dp)
+{
+	pm_policy_free(dp->policy);
+	dp->policy = NULL;
+}
