@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "dpolicy.h"
 #include "privmem/decide.h"
@@ -30,6 +31,36 @@ static void install(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_sta
 		pm_dpolicy_apply_vm(dp, cap, vms[i]);
 }
 
+/* The policy text as read, NUL-terminated; NULL when unreadable (the parser then says why). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	if (!f)
+		return NULL;
+	do {
+		char *nb;
+
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, 4096, f);
+		n += got;
+	} while (got > 0 && n < (1u << 20));
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
 int pm_dpolicy_load(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_state *st, const char *path,
 		    char *err, size_t len)
 {
@@ -45,6 +76,8 @@ int pm_dpolicy_load(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_sta
 		snprintf(dp->path, sizeof(dp->path), "%s", path);
 	pm_policy_free(dp->policy);
 	dp->policy = p;
+	free(dp->text);
+	dp->text = slurp(path);
 	dp->loaded_ns = pm_now_ns();
 	dp->last_error[0] = '\0';
 	install(dp, cap, st);
@@ -88,4 +121,6 @@ void pm_dpolicy_free(struct pm_dpolicy *dp)
 {
 	pm_policy_free(dp->policy);
 	dp->policy = NULL;
+	free(dp->text);
+	dp->text = NULL;
 }

@@ -16,6 +16,7 @@
 struct pm_dpolicy {
 	char path[4096];		/* "" when privmemd runs without a policy */
 	struct pm_policy *policy;	/* NULL: no policy (mode off) */
+	char *text;			/* the file as loaded, for trace headers */
 	uint64_t loaded_ns;
 	unsigned reloads, failed_reloads;
 	char last_error[512];

@@ -115,6 +115,7 @@ static int rec_option(struct daemon *d, int c, const char *arg)
 static int rec_start(struct daemon *d, char *msg, size_t len)
 {
 	d->rec_opts.writer = "privmemd";
+	d->rec_opts.policy = d->pol.text;
 	d->rec_opts.hooks = pm_capture_hooks(d->cap);
 	d->rec_opts.nhooks = PM_HOOK_MAX;
 	if (pm_rec_open(&d->rec, &d->rec_opts, msg, len))
