@@ -1,0 +1,3 @@
+#!/bin/sh
+# Real private memory on a KVM_X86_SW_PROTECTED_VM (see swprot_probe.c).
+exec swprot_probe

@@ -1,0 +1,18 @@
+#!/bin/sh
+# shellcheck shell=sh
+# Helpers for guest tests (sourced by /init; tests source /vmtest/lib.sh).
+# Test names: no spaces; the reason may be anything on one line.
+vt_pass() { echo "VMTEST: PASS $1"; }
+vt_fail() { n=$1; shift; echo "VMTEST: FAIL $n: $(echo "$*" | tr '\n' ' ')"; }
+vt_skip() { n=$1; shift; echo "VMTEST: SKIP $n: $*"; }
+vt_info() { echo "VMTEST: INFO $*"; }
+# vt_check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
+vt_check() {
+	n=$1; shift
+	if o=$("$@" 2>&1); then vt_pass "$n"; else vt_fail "$n" "$* -> $(echo "$o" | tail -n 3)"; fi
+}
+# True if the running kernel is at least MAJOR.MINOR ($1 $2).
+vt_kernel_ge() {
+	r=$(uname -r); ma=${r%%.*}; mi=${r#*.}; mi=${mi%%[!0-9]*}
+	[ "$ma" -gt "$1" ] || { [ "$ma" -eq "$1" ] && [ "$mi" -ge "$2" ]; }
+}
