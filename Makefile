@@ -18,7 +18,6 @@ override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_JSON := -ljson-c
 LDLIBS_HTTP := -lmicrohttpd
-LDLIBS_CURSES := -lncursesw
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -Wall -Werror
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -216,3 +215,20 @@ $(O)/jpath: tests/kernel/jpath.c | $(O)
 policyktest: all $(O)/jpath
 	./tests/kernel/policy_audit.sh
 CHECK_STAGES += policyktest
+
+# privmemtop(8): the live view (htop split: model, view, crt, source).
+LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+TOP_OBJS := $(O)/top_model.o $(O)/top_view.o $(O)/top_crt.o $(O)/top_source.o
+$(O)/privmemtop: $(O)/privmemtop.o $(TOP_OBJS) $(O)/capture.o $(O)/trace.o $(O)/replay.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_CURSES) -lm
+all: $(O)/privmemtop
+$(O)/test_top_model: tests/unit/test_top_model.c $(O)/top_model.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $^ -o $@ $(LDLIBS_JSON) -lcmocka
+.PHONY: toptest install-top
+toptest: all
+	./tests/top/run.sh
+CHECK_STAGES += toptest
+install: install-top
+install-top: $(O)/privmemtop
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(O)/privmemtop $(DESTDIR)$(SBINDIR)/privmemtop
