@@ -75,7 +75,7 @@ unit: $(UNIT_TESTS)
 ktest: all $(KTEST_BINS)
 	./tests/kernel/run.sh
 
-vmtest: all
+vmtest: all static
 	./tests/vmtest/run.sh
 
 manlint:

@@ -114,9 +114,21 @@ static __always_inline void hook_hit(__u32 hook)
  * freed struct kvm's address is soon reused: mix in the creator's pid,
  * which KVM keeps in stats_id ("kvm-<pid>").
  */
+/*
+ * A trampoline's typed argument is a pointer to the verifier, which allows
+ * no bitwise arithmetic on it: copy its bits out through the stack.
+ */
+static __always_inline __u64 ptr_bits(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
 static __always_inline __u64 vm_id(struct kvm *kvm)
 {
-	__u64 x = (__u64)kvm, salt = 0;
+	__u64 x = ptr_bits(kvm), salt = 0;
 
 	if (!x)
 		return 0;

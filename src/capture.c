@@ -33,6 +33,13 @@ static int log_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
+	if (getenv("PRIVMEM_LIBBPF_LOG")) {
+		va_list cp;
+
+		va_copy(cp, ap);
+		vfprintf(stderr, fmt, cp);
+		va_end(cp);
+	}
 	if (libbpf_log_len > sizeof(libbpf_log) - 512)
 		libbpf_log_len = 0;
 	n = vsnprintf(libbpf_log + libbpf_log_len, sizeof(libbpf_log) - libbpf_log_len, fmt, ap);
@@ -342,7 +349,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		{ "kvm_dev_ioctl", 0 }, { "kvm_vm_ioctl", 0 }, { "kvm_vcpu_ioctl", 0 }, { "kvm_gmem_fallocate", 0 },
 	};
 	struct pm_capture *c;
-	char refused[128] = "";
+	char refused[160] = "";
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -383,8 +390,8 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 			break;
 		last_reason(why, sizeof(why));
 		if (pass == 0 && any_fexit_live(c)) {
-			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s)",
-				 strerror(-err));
+			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s: %.80s)",
+				 strerror(-err), why);
 			continue;
 		}
 		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
