@@ -240,6 +240,27 @@ static void render_vms(struct rctx *r)
 	PER_VM(r, "privmem_denials_total", vm->denied);
 	family(r, "privmem_would_denials_total", "counter", "Attempts privmem would have refused (policy mode audit).");
 	PER_VM(r, "privmem_would_denials_total", vm->would_deny);
+	family(r, "privmem_denials_by_reason_total", "counter",
+	       "Denied and would-deny attempts, by verdict and the limit that decided them.");
+	for (unsigned i = 0; i < r->n; i++)
+		for (int w = 0; w < 2; w++)
+			for (int k = 1; k < 4; k++)
+				if (r->vms[i]->deny_reason[w][k]) {
+					static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
+
+					snprintf(x, sizeof(x), "verdict=\"%s\",reason=\"%s\"", w ? "would_deny" : "denied",
+						 reason[k]);
+					vm_sample(r, "privmem_denials_by_reason_total", i, x, r->vms[i]->deny_reason[w][k]);
+				}
+	family(r, "privmem_denials_by_rule_total", "counter",
+	       "Denied and would-deny attempts, by verdict and policy rule (0: the defaults).");
+	for (unsigned i = 0; i < r->n; i++)
+		for (int w = 0; w < 2; w++)
+			for (int k = 0; k < PM_RULE_SLOTS; k++)
+				if (r->vms[i]->deny_rule[w][k]) {
+					snprintf(x, sizeof(x), "verdict=\"%s\",rule=\"%d\"", w ? "would_deny" : "denied", k);
+					vm_sample(r, "privmem_denials_by_rule_total", i, x, r->vms[i]->deny_rule[w][k]);
+				}
 	family(r, "privmem_vm_events_lost_total", "counter", "Events of this VM the ring buffer dropped.");
 	PER_VM(r, "privmem_vm_events_lost_total", vm->k.lost);
 

@@ -103,6 +103,37 @@ static void fill_denials(struct top_vm *vm, json_object *arr)
 	}
 }
 
+/* {"denied":{"by_reason":{..},"by_rule":{..}},"would_deny":{..}} -> one line */
+static void fill_deny_detail(struct top_vm *vm, json_object *d)
+{
+	static const char *const verdict[2] = { "denied", "would_deny" };
+	size_t off = 0, len = sizeof(vm->deny_detail);
+
+	for (int w = 0; w < 2; w++) {
+		json_object *v = at(d, verdict[w]), *br = at(v, "by_reason"), *bu = at(v, "by_rule");
+		bool any = false;
+
+		if (br && json_object_is_type(br, json_type_object)) {
+			json_object_object_foreach(br, k, n) {
+				if (off < len)
+					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%s%s=%llu",
+								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
+								k, (unsigned long long)json_object_get_uint64(n));
+				any = true;
+			}
+		}
+		if (bu && json_object_is_type(bu, json_type_object)) {
+			json_object_object_foreach(bu, k, n) {
+				if (off < len)
+					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%srule %s=%llu",
+								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
+								k, (unsigned long long)json_object_get_uint64(n));
+				any = true;
+			}
+		}
+	}
+}
+
 static void fill_vm(struct top_vm *vm, json_object *o)
 {
 	const char *cg, *slash;
@@ -144,6 +175,7 @@ static void fill_vm(struct top_vm *vm, json_object *o)
 	vm->p99_ns = u64(o, "resume_latency.p99_ns");
 	hist(at(o, "resume_latency.ns_log2_hist"), vm->lat_hist);
 	fill_denials(vm, at(o, "recent_denials"));
+	fill_deny_detail(vm, at(o, "denials"));
 }
 
 static const struct top_vm *find(const struct top_snapshot *s, const char *id)

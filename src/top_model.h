@@ -70,6 +70,7 @@ struct top_vm {
 	struct top_denial denials[TOP_DENIALS];
 	unsigned ndenials;
 	bool has_denial_log;	/* the source reports individual denials */
+	char deny_detail[192];	/* "would-deny: max_request=20 rule 0=20" from the daemon's counts */
 };
 
 struct top_totals {

@@ -596,9 +596,13 @@ static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, i
 	/* recent denials: only what the source reports, never made up */
 	crt_put(y++, 0, CRT_HEAD, "RECENT DENIALS", width);
 	if (!v->has_denial_log) {
-		snprintf(b, sizeof(b), "  the source keeps no list of denials; counts: denied %" PRIu64 ", would-deny %" PRIu64
-			 " (policy: %s)", v->denied, v->would_deny, s->policy);
-		crt_put(y++, 0, CRT_DIM, b, width);
+		/* the daemon counts them (by reason and rule) but lists none */
+		if (v->deny_detail[0])
+			snprintf(b, sizeof(b), "  %s (counts only: no list of single denials)", v->deny_detail);
+		else
+			snprintf(b, sizeof(b), "  none counted (policy: %s); the source keeps no list of single denials",
+				 s->policy);
+		crt_put(y++, 0, v->deny_detail[0] ? CRT_WARN : CRT_DIM, b, width);
 	} else if (!v->ndenials) {
 		crt_put(y++, 0, CRT_DIM, "  none", width);
 	} else {

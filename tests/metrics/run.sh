@@ -39,7 +39,7 @@ promtool test rules tests/metrics/alerts_test.yml >"$T/rtest.out" 2>&1 &&
 
 # --- the systemd unit parses (with this build's binary in ExecStart) ---
 if command -v systemd-analyze >/dev/null; then
-	sed "s|/usr/sbin/privmemd|$PWD/$B/privmemd|; /^Documentation=/d" dist/privmemd.service >"$T/privmemd.service"
+	sed "s|/usr/sbin/privmemd|$(cd "$B" && pwd)/privmemd|; /^Documentation=/d" dist/privmemd.service >"$T/privmemd.service"
 	systemd-analyze verify "$T/privmemd.service" >"$T/sa.out" 2>&1
 	[ ! -s "$T/sa.out" ] && ok "systemd-analyze verify privmemd.service: clean" || bad "systemd-analyze: $(head -3 "$T/sa.out")"
 else
@@ -156,10 +156,37 @@ kill "$PPID_PROM" && wait "$PPID_PROM" 2>/dev/null
 PPID_PROM=
 grep -qi 'level=error' "$T/prom.log" && bad "prometheus logged errors: $(grep -i level=error "$T/prom.log" | head -3)" || ok "prometheus logged no errors"
 
+# --- an audit policy: would-deny verdicts by reason and rule, and the mode ---
+kill -TERM "$DPID"; wait "$DPID"; DPID=
+printf 'mode: audit\ndefaults:\n  to_shared: {max_request: 1MiB}\n' >"$T/audit.yaml"
+"$B/privmemd" -s "$SOCK" -c "$T/audit.yaml" --metrics 127.0.0.1:0 >"$T/privmemd2.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do grep -q ready "$T/privmemd2.log" && break; sleep 0.05; done
+URL2=$(sed -n 's/^privmemd: metrics on //p' "$T/privmemd2.log")
+"$B/testvmm" --seed 11 --requests 7 --size 2097152 --dir shared --json "$T/gt11.json" >/dev/null 2>&1 || bad "testvmm seed 11"
+P11=$(jq .pid "$T/gt11.json")
+for _ in $(seq 60); do
+	"$B/privmem" -s "$SOCK" vms --json >"$T/vms2.json"
+	jq -e ".vms[] | select(.pid == $P11 and .state == \"destroyed\")" "$T/vms2.json" >/dev/null && break
+	sleep 0.1
+done
+curl -sS "$URL2" -o "$T/m2.txt"
+promtool check metrics <"$T/m2.txt" >"$T/pc2.out" 2>&1 && [ ! -s "$T/pc2.out" ] && ok "promtool check metrics with denials: clean" ||
+	bad "promtool (denials): $(head -3 "$T/pc2.out")"
+m2() { grep -F "$1{vm=" "$T/m2.txt" | grep -F "pid=\"$P11\"" | grep -F "$2" | awk '{s += $NF} END {print s + 0}'; }
+same "audit: would-deny" "$(m2 privmem_would_denials_total '')" 7
+same "audit: denied" "$(m2 privmem_denials_total '')" 0
+same "audit: by reason max_request" "$(m2 privmem_denials_by_reason_total 'verdict="would_deny",reason="max_request"')" 7
+same "audit: by rule 0 (the defaults)" "$(m2 privmem_denials_by_rule_total 'verdict="would_deny",rule="0"')" 7
+same "audit: policy mode" "$(grep -E '^privmem_policy_mode\{mode="audit"\}' "$T/m2.txt" | awk '{print $2}')" 1
+same "audit: = privmem vms" "$(jq ".vms[] | select(.pid == $P11) | .would_deny" "$T/vms2.json")" 7
+
 # --- refusals ---
 timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics localhost:9464 2>"$T/e"; rc=$?
 [ $rc = 2 ] && grep -q 'numeric address' "$T/e" && ok "--metrics localhost: exit 2, numeric address asked" || bad "--metrics localhost rc=$rc: $(cat "$T/e")"
-timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics "$HOSTPORT" 2>"$T/e"; rc=$?
+HOSTPORT2=${URL2#http://}
+HOSTPORT2=${HOSTPORT2%/metrics}
+timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics "$HOSTPORT2" 2>"$T/e"; rc=$?
 [ $rc = 1 ] && grep -q 'cannot listen' "$T/e" && ok "--metrics on a busy port: exit 1" || bad "busy port rc=$rc: $(tail -1 "$T/e")"
 
 kill -TERM "$DPID"

@@ -14,10 +14,12 @@ DPID= VPID=
 cleanup() {
 	$TM kill-server 2>/dev/null
 	[ -n "$VPID" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
+	[ -n "$V10" ] && kill "$V10" 2>/dev/null && wait "$V10" 2>/dev/null
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
+V10=
 
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
@@ -57,14 +59,20 @@ done
 [ $rc = 1 ] && grep -q 'must be a terminal' "$T/e" && ok "live view without a terminal: exit 1, says why" || bad "no tty rc=$rc"
 
 # --- the daemon, and a VM that converts, then holds still for the screens ---
-"$B/privmemd" -s "$SOCK" >"$T/privmemd.log" 2>&1 &
+# an audit policy: to-shared requests over 1 MiB would be denied (nothing is)
+printf 'mode: audit\ndefaults:\n  to_shared: {max_request: 1MiB}\n' >"$T/audit.yaml"
+"$B/privmemd" -s "$SOCK" -c "$T/audit.yaml" >"$T/privmemd.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do grep -q ready "$T/privmemd.log" && break; sleep 0.05; done
 "$B/testvmm" --seed 7 --requests 45 --faults 4 --hold-ms 30000 --json "$T/gt.json" >/dev/null 2>"$T/vmm.err" &
 VPID=$!
-for _ in $(seq 100); do [ -s "$T/gt.json" ] && break; sleep 0.1; done
+# six 2 MiB to-shared requests: six would-deny verdicts
+"$B/testvmm" --seed 10 --requests 6 --size 2097152 --dir shared --hold-ms 30000 --json "$T/gt10.json" >/dev/null 2>&1 &
+V10=$!
+for _ in $(seq 100); do [ -s "$T/gt.json" ] && [ -s "$T/gt10.json" ] && break; sleep 0.1; done
 [ -s "$T/gt.json" ] && ok "testvmm ran its requests and holds" || bad "testvmm: $(cat "$T/vmm.err")"
 PID=$(gt .pid)
+P10=$(jq .pid "$T/gt10.json")
 
 # 80x24, as a plain terminal
 $TM new-session -d -s top -x 80 -y 24 "env LANG=C.UTF-8 TERM=screen $B/privmemtop -s $SOCK -d 0.3; sleep 30"
@@ -77,6 +85,17 @@ mode=$("$B/privmem" -s "$SOCK" status --json | jq -r '.policy.mode // .policy //
 screen | grep -qE "^hooks [0-9]+/[0-9]+ live  policy: $mode " && ok "header: live hooks and policy mode ($mode)" || bad "header: $(screen | sed -n 4p)"
 screen | grep -q 'EVENTS LOST' && bad "loud lost marker with nothing lost" || ok "no lost marker when nothing was lost"
 
+# the audit VM: DENY shows denied/would-deny, the detail pane the reason and rule
+waitfor "^ *$P10 testvmm" 3
+same "audit VM: DENY column" "$(screen | grep -E "^ *$P10 " | awk '{print $(NF-1)}')" "0/6"
+"$B/privmem" -s "$SOCK" vms --json >"$T/vms.json"
+wd=$(jq '[.vms[].would_deny] | add' "$T/vms.json")
+screen | grep -qE "denied/would 0/$wd" && ok "header: host denials 0/$wd, as privmem vms" || bad "header denials: $(screen | sed -n 2p)"
+keys / ; $TM send-keys -t top -l "$P10"; keys Enter; keys Enter
+screen | grep -q 'would-deny: max_request=6 rule 0=6' && ok "detail: would-deny by reason and rule" || bad "detail denials: $(screen | tail -3)"
+keys Escape; keys / ; keys Escape
+kill "$V10"; wait "$V10" 2>/dev/null; V10=
+
 # totals mode: the row shows what the VMM counted
 keys t
 line=$(screen | grep -E "^ *$PID ")
@@ -85,7 +104,9 @@ same "totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gt
 same "totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gt .to_shared.conversions)"
 same "totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(gt .requests.memory_fault)"
 same "totals: drops" "$(echo "$line" | awk '{print $12}')" 0
-same "totals: denials" "$(echo "$line" | awk '{print $11}')" 0
+wd=$(jq ".vms[] | select(.pid == $PID) | .would_deny" "$T/vms.json")
+[ "$wd" = 0 ] && wd=0 || wd="0/$wd"
+same "totals: denials (privmem vms)" "$(echo "$line" | awk '{print $11}')" "$wd"
 keys t
 
 # filter to the VM, open its detail pane

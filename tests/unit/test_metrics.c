@@ -85,6 +85,9 @@ static void families_and_values(void **state)
 	pm_state_init(&s);
 	vm = add_vm(&s, 0xab, 42, "qemu \"x\"");
 	snprintf(vm->cgroup, sizeof(vm->cgroup), "/machine.slice/a\\b");
+	vm->would_deny = 5;
+	vm->deny_reason[1][2] = 5;			/* would_deny, max_request */
+	vm->deny_rule[1][3] = 5;
 	pm_hist_add(&vm->resume_lat, 700);		/* slot 9: le 1.023e-06 */
 	pm_hist_add(&vm->resume_lat, 3000000);		/* slot 21 */
 	pm_hist_add(&vm->resume_lat, 1ull << 40);	/* beyond the last bucket: +Inf only */
@@ -114,6 +117,13 @@ static void families_and_values(void **state)
 	assert_int_equal(value_of(t, key), 1);
 	snprintf(key, sizeof(key), "privmem_conversion_size_bytes_bucket%s,direction=\"to_shared\",le=\"2097151\"}", lbl);
 	assert_int_equal(value_of(t, key), 0);
+	snprintf(key, sizeof(key), "privmem_would_denials_total%s}", lbl);
+	assert_int_equal(value_of(t, key), 5);
+	snprintf(key, sizeof(key), "privmem_denials_by_reason_total%s,verdict=\"would_deny\",reason=\"max_request\"}", lbl);
+	assert_int_equal(value_of(t, key), 5);
+	snprintf(key, sizeof(key), "privmem_denials_by_rule_total%s,verdict=\"would_deny\",rule=\"3\"}", lbl);
+	assert_int_equal(value_of(t, key), 5);
+	assert_null(strstr(t, "verdict=\"denied\""));	/* zeros omitted */
 	/* host level */
 	assert_int_equal(value_of(t, "privmem_events_lost_total "), 7);
 	assert_int_equal(value_of(t, "privmem_hooks_live "), 2);

@@ -25,6 +25,8 @@ static json_object *vm_doc(const char *id, unsigned pid, const char *comm, const
 		 "\"to_shared\":{\"attempts\":%llu,\"conversions\":%llu,\"bytes\":0,\"size_log2_hist\":{}},"
 		 "\"requests\":{\"hypercall\":0,\"memory_fault\":%llu},\"attr_errors\":{\"ENOTTY\":3},"
 		 "\"denied\":2,\"would_deny\":1,\"lost\":%llu,"
+		 "\"denials\":{\"denied\":{\"by_reason\":{\"rate\":2},\"by_rule\":{\"4\":2}},"
+		 "\"would_deny\":{\"by_reason\":{\"max_request\":1},\"by_rule\":{}}},"
 		 "\"resume_latency\":{\"count\":4,\"p50_ns\":1023,\"p99_ns\":8191,\"ns_log2_hist\":{\"9\":3,\"12\":1}}}",
 		 id, pid, comm, cgroup, state, (unsigned long long)tp_conv, (unsigned long long)tp_bytes,
 		 (unsigned long long)tp_conv, (unsigned long long)tp_bytes, (unsigned long long)tp_conv,
@@ -76,6 +78,7 @@ static void rates_between_snapshots(void **state)
 	assert_true(v->dir[TOP_PRIV].conv_rate == 0);	/* first snapshot: no rates */
 	assert_int_equal(m.cur.interval_s, 0);
 	assert_string_equal(v->unit, "vm-a.scope");
+	assert_string_equal(v->deny_detail, "denied: rate=2 rule 4=2 would-deny: max_request=1");
 	assert_string_equal(m.cur.policy, "none");
 	assert_int_equal(m.cur.hooks, 3);
 	assert_int_equal(m.cur.hooks_live, 2);
