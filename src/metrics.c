@@ -589,12 +589,12 @@ int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_f
 	m->fn = fn;
 	m->ctx = ctx;
 	m->epfd = -1;
-	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	/* no MHD_USE_ERROR_LOG: every port scan would be logged; failures are reported below */
+	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				  0, NULL, NULL, on_request, m,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)8,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
 				  MHD_OPTION_END);
 	if (!m->mhd) {
