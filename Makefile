@@ -117,7 +117,7 @@ $(O)/ingest: tests/bench/ingest.c $(O)/capture.skel.h $(LIB_OBJS)
 # Static binaries for the QEMU test bed's initramfs (tests/vmtest).
 STATIC_CC = $(CC) $(CFLAGS) -Isrc -static
 .PHONY: static
-static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare
+static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare $(O)/static/jpath
 $(O)/static:
 	mkdir -p $@
 $(O)/static/privmemd: src/privmemd.c src/capture.c src/metrics.c $(LIB_SRCS) $(SKELS) $(HDRS) | $(O)/static
@@ -127,6 +127,8 @@ $(O)/static/privmem: src/privmem.c $(LIB_SRCS) $(HDRS) | $(O)/static
 $(O)/static/testvmm: $(wildcard tests/vmm/*.c) $(wildcard tests/vmm/*.h) | $(O)/static
 	$(STATIC_CC) -Itests/vmm $(filter %.c,$^) -o $@
 $(O)/static/gtcompare: tests/kernel/gtcompare.c | $(O)/static
+	$(STATIC_CC) $< -o $@ $(LDLIBS_JSON)
+$(O)/static/jpath: tests/kernel/jpath.c | $(O)/static
 	$(STATIC_CC) $< -o $@ $(LDLIBS_JSON)
 
 # Policy: the language (policy.c), `privmem policy` (policy_cmd.c), and

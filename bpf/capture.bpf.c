@@ -738,6 +738,7 @@ SEC("lsm/file_ioctl")
 int BPF_PROG(pm_lsm_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
 {
 	struct pm_kvm_memory_attributes a = {};
+	struct call_args ca = {};
 	void *kvm;
 
 	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES)
@@ -748,5 +749,14 @@ int BPF_PROG(pm_lsm_ioctl, struct file *file, unsigned int cmd, unsigned long ar
 	hook_hit(PM_HOOK_LSM);
 	if (bpf_probe_read_user(&a, sizeof(a), (void *)arg))
 		return 0;
-	return policy_attempt(vm_id(kvm), &a, true) ? -1 /* -EPERM */ : 0;
+	ca.vm = vm_id(kvm);
+	if (!policy_attempt(ca.vm, &a, true))
+		return 0;
+	if (lsm_reports_attempt) {
+		ca.addr = a.address;
+		ca.size = a.size;
+		ca.attrs = a.attributes;
+		emit_decide(&ca, -1 /* -EPERM */, 0);
+	}
+	return -1; /* -EPERM */
 }

@@ -56,6 +56,12 @@ struct {
 
 /* Set by the loader when the LSM program is live: it alone decides then. */
 const volatile bool policy_in_lsm;
+/*
+ * A call the LSM refuses never reaches kvm_vm_ioctl, so an fexit there
+ * cannot see it: the LSM then reports the failed attempt itself. (The
+ * syscall tracepoint does see it, at sys_exit, with -EPERM.)
+ */
+const volatile bool lsm_reports_attempt;
 
 /* No zeroed lsm_buckets in .bss: a spin lock in the global-data map's type would bar every tracing program from it. */
 static struct vm_mem zero_mem;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -21,6 +23,8 @@ struct pm_capture {
 	pm_event_fn cb;
 	void *ctx;
 	int ncpus;
+	char pin_dir[128];
+	bool pin;
 };
 
 /* libbpf's own messages, kept so a failed load can name the verifier's reason. */
@@ -274,6 +278,7 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	probe_fexit(c, fexit_refused);
 	probe_lsm(c, ks, fexit_refused);
 	s->rodata->policy_in_lsm = live(c, PM_HOOK_LSM);
+	s->rodata->lsm_reports_attempt = live(c, PM_HOOK_LSM) && live(c, PM_HOOK_VM_IOCTL_FEXIT);
 	ioctl_fexit = live(c, PM_HOOK_VM_IOCTL_FEXIT);
 	falloc_fexit = live(c, PM_HOOK_GMEM_FALLOC_FEXIT);
 
@@ -320,6 +325,80 @@ static bool any_fexit_live(const struct pm_capture *c)
 }
 
 
+/*
+ * Everything the LSM program touches: pinned, a restarted privmemd loads its
+ * programs against the very maps the running LSM program decides with.
+ */
+static struct bpf_map *pinned_maps(struct capture_bpf *s, unsigned i)
+{
+	struct bpf_map *m[] = {
+		s->maps.events, s->maps.lost, s->maps.vm_kstats, s->maps.hook_hits, s->maps.vmm_tgids,
+		s->maps.vm_rules, s->maps.default_rule, s->maps.vm_mem, s->maps.vm_lsm_buckets,
+	};
+
+	return i < sizeof(m) / sizeof(m[0]) ? m[i] : NULL;
+}
+
+static void pin_paths(struct pm_capture *c)
+{
+	char path[256];
+	struct bpf_map *m;
+
+	mkdir(c->pin_dir, 0700);
+	for (unsigned i = 0; (m = pinned_maps(c->skel, i)); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c->pin_dir, bpf_map__name(m));
+		bpf_map__set_pin_path(m, path);
+	}
+}
+
+/* No policy to keep: whatever a previous privmemd pinned stops enforcing. */
+static void unpin_all(const char *dir)
+{
+	char path[512];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	snprintf(path, sizeof(path), "%s/link_lsm", dir);
+	if (unlink(path) == 0)
+		fprintf(stderr, "privmemd: removed the enforcement a previous privmemd left pinned in %s\n", dir);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The LSM link: adopted when pinned (no gap, no second decision), else attached and pinned. */
+static void attach_lsm(struct pm_capture *c)
+{
+	char path[256];
+	struct bpf_link *l;
+
+	if (c->hooks[PM_HOOK_LSM].state != PM_HOOK_LIVE)
+		return;
+	snprintf(path, sizeof(path), "%s/link_lsm", c->pin_dir);
+	if (c->pin && (l = bpf_link__open(path))) {
+		c->links[c->nlinks++] = l;
+		snprintf(c->hooks[PM_HOOK_LSM].reason, sizeof(c->hooks[PM_HOOK_LSM].reason),
+			 "adopted the pinned link of a previous privmemd");
+		return;
+	}
+	l = bpf_program__attach(c->skel->progs.pm_lsm_ioctl);
+	if (!l) {
+		hook_reason(c, PM_HOOK_LSM, PM_HOOK_FAILED, "attach: %s", strerror(errno));
+		return;
+	}
+	c->links[c->nlinks++] = l;
+	if (c->pin && bpf_link__pin(l, path))
+		fprintf(stderr, "privmemd: cannot pin %s: %s (enforcement ends with this process)\n", path,
+			strerror(errno));
+}
+
 static void attach(struct pm_capture *c, enum pm_hook h, struct bpf_program *p)
 {
 	struct bpf_link *l;
@@ -358,6 +437,10 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 	c->cb = o->cb;
 	c->ctx = o->ctx;
 	c->ncpus = libbpf_num_possible_cpus();
+	c->pin = o->pin;
+	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", o->pin_dir ? o->pin_dir : PM_PIN_DIR);
+	if (!c->pin && o->unpin_stale)
+		unpin_all(c->pin_dir);
 	libbpf_set_print(log_libbpf);
 	libbpf_log_len = 0;
 	err = pm_ksyms_resolve(ks, 4);
@@ -384,14 +467,17 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
 		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
 		probe(c, o, ks, pass ? refused : NULL);
+		if (c->pin && live(c, PM_HOOK_LSM))
+			pin_paths(c);
 		libbpf_log_len = 0;
 		err = capture_bpf__load(c->skel);
 		if (!err)
 			break;
 		last_reason(why, sizeof(why));
 		if (pass == 0 && any_fexit_live(c)) {
-			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s: %.80s)",
-				 strerror(-err), why);
+			/* EPERM's log is libbpf's ulimit guess; the kernel simply refuses them */
+			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s%s%.80s)",
+				 strerror(-err), err == -EPERM ? "" : ": ", err == -EPERM ? "" : why);
 			continue;
 		}
 		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
@@ -411,7 +497,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 	attach(c, PM_HOOK_VCPU_IOCTL_FENTRY, c->skel->progs.pm_vcpu_ioctl_entry);
 	attach(c, PM_HOOK_GMEM_FALLOC_FEXIT, c->skel->progs.pm_gmem_fallocate_exit);
 	attach(c, PM_HOOK_DESTROY_FENTRY, c->skel->progs.pm_destroy_vm);
-	attach(c, PM_HOOK_LSM, c->skel->progs.pm_lsm_ioctl);
+	attach_lsm(c);
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
 	if (!c->rb) {
 		err = -errno;

@@ -11,8 +11,18 @@
 struct pm_capture;
 typedef void (*pm_event_fn)(void *ctx, const struct pm_event *e);
 
+#define PM_PIN_DIR "/sys/fs/bpf/privmem"
+
 struct pm_capture_opts {
 	bool no_syscall_hooks;	/* refuse hooks that tax every process */
+	/*
+	 * Keep enforcement across restarts: pin the LSM link and the maps it
+	 * uses under pin_dir, and adopt them when found. unpin_stale (the
+	 * daemon without a policy) removes what a previous privmemd pinned.
+	 */
+	bool pin;
+	bool unpin_stale;
+	const char *pin_dir;	/* default PM_PIN_DIR */
 	pm_event_fn cb;
 	void *ctx;
 };

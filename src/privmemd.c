@@ -393,6 +393,9 @@ int main(int argc, char **argv)
 	pm_state_init(&d.st);
 	d.started_ns = pm_now_ns();
 	co.ctx = &d;
+	/* with a policy, enforcement outlives this process; without, none is left behind */
+	co.pin = d.policy_path != NULL;
+	co.unpin_stale = !co.pin;
 	err = pm_capture_open(&d.cap, &co, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "privmemd: %s\n", msg);
