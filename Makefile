@@ -218,6 +218,9 @@ policyktest: all $(O)/jpath
 	./tests/kernel/policy_audit.sh
 CHECK_STAGES += policyktest
 
+# The QEMU bed (tests/vmtest): real private memory and a real BPF LSM.
+CHECK_STAGES += vmtest
+
 # privmemtop(8): the live view (htop split: model, view, crt, source).
 LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 TOP_OBJS := $(O)/top_model.o $(O)/top_view.o $(O)/top_crt.o $(O)/top_source.o
