@@ -315,28 +315,77 @@ static __always_inline int handle_exit(struct exit_info *x, bool read_run, struc
 }
 
 /*
- * kvm_userspace_exit carries no vCPU: find it through the ioctl that is
- * returning (orig_ax = ioctl, di = vCPU fd, si = KVM_RUN).
+ * What a vCPU thread's last exit resolved, keyed by thread: the exit path
+ * then costs one fd-table read and this lookup instead of a dozen reads.
+ * Valid while the same file still holds the same vCPU of the same VM
+ * (a freed file or vCPU can come back at the same address).
  */
-SEC("raw_tp/kvm_userspace_exit")
+struct vcpu_ident {
+	__u64 file;
+	__u64 vcpu_ptr;
+	__u64 kvm;
+	__u64 vm;
+	__u64 run;
+	__s32 vcpu;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vcpu_ident);
+} vcpu_cache SEC(".maps");
+
+/*
+ * kvm_userspace_exit carries no vCPU: find it through the ioctl that is
+ * returning (orig_ax = ioctl, di = vCPU fd, si = KVM_RUN). tp_btf, not
+ * raw_tp: task, registers and fd table are read with plain loads.
+ */
+SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(pm_exit, __u32 reason, int err)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct vcpu_ident *id;
 	struct exit_info x = {};
+	struct fdtable *fdt;
+	struct file *f = NULL;
 	struct kvm_vcpu *vcpu;
+	__u64 fd;
 
-	if (BPF_CORE_READ(regs, orig_ax) != NR_ioctl || BPF_CORE_READ(regs, si) != PM_KVM_RUN)
+	if (regs->orig_ax != NR_ioctl || regs->si != PM_KVM_RUN)
 		return 0;
-	vcpu = kvm_file_data(fd_file(task, BPF_CORE_READ(regs, di)), kvm_vcpu_ioctl_addr);
-	if (!vcpu)
+	fd = regs->di;
+	fdt = task->files->fdt;
+	if (fd >= fdt->max_fds)
 		return 0;
-	hook_hit(PM_HOOK_EXIT);
-	x.vm = vm_id(BPF_CORE_READ(vcpu, kvm));
-	x.vcpu = BPF_CORE_READ(vcpu, vcpu_id);
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
+	if (!f)
+		return 0;
+	id = bpf_task_storage_get(&vcpu_cache, task, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!id)
+		return 0;
+	vcpu = BPF_CORE_READ(f, private_data);
+	if (id->file != (__u64)f || id->vcpu_ptr != (__u64)vcpu ||
+	    id->kvm != (__u64)BPF_CORE_READ(vcpu, kvm)) {
+		if (!is_kvm_file(f, kvm_vcpu_ioctl_addr)) {
+			id->file = 0;
+			return 0;
+		}
+		id->file = (__u64)f;
+		id->vcpu_ptr = (__u64)vcpu;
+		id->kvm = (__u64)BPF_CORE_READ(vcpu, kvm);
+		id->vm = vm_id((struct kvm *)id->kvm);
+		id->vcpu = BPF_CORE_READ(vcpu, vcpu_id);
+		id->run = (__u64)BPF_CORE_READ(vcpu, run);
+		hook_hit(PM_HOOK_EXIT);	/* per vCPU seen, not per exit: exits are counted per VM */
+	}
+	x.vm = id->vm;
+	x.vcpu = id->vcpu;
 	x.reason = reason;
 	x.err = err;
-	return handle_exit(&x, true, BPF_CORE_READ(vcpu, run));
+	return handle_exit(&x, true, (struct kvm_run *)id->run);
 }
 
 /* Test-only twin of pm_exit: arguments are the decoded kvm_run fields. */
