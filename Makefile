@@ -237,3 +237,9 @@ install: install-top
 install-top: $(O)/privmemtop
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(O)/privmemtop $(DESTDIR)$(SBINDIR)/privmemtop
+
+# Trace benches: bytes per event and replay speed against trace-cmd and perf.
+BENCH_TRACE := $(O)/replaybench $(O)/tracegen
+$(O)/replaybench: tests/bench/replaybench.c $(TRACE_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_JSON) -lz
+bench: $(BENCH_TRACE) $(TRACE_TOOLS)

@@ -115,7 +115,7 @@ struct cur {
 	bool bad;
 };
 
-static uint64_t cur_var(struct cur *c)
+static uint64_t cur_var_slow(struct cur *c)
 {
 	uint64_t v = 0;
 	size_t n = pm_varint_get(c->p, c->end, &v);
@@ -127,6 +127,27 @@ static uint64_t cur_var(struct cur *c)
 	}
 	c->p += n;
 	return v;
+}
+
+/* Most fields fit one byte: keep that path inline (replay is decode-bound). */
+static inline uint64_t cur_var(struct cur *c)
+{
+	const uint8_t *p = c->p;
+	ptrdiff_t left = c->end - p;
+
+	if (left >= 1 && p[0] < 0x80) {
+		c->p += 1;
+		return p[0];
+	}
+	if (left >= 2 && p[1] < 0x80) {
+		c->p += 2;
+		return (p[0] & 0x7fu) | (uint64_t)p[1] << 7;
+	}
+	if (left >= 3 && p[2] < 0x80) {
+		c->p += 3;
+		return (p[0] & 0x7fu) | (uint64_t)(p[1] & 0x7f) << 7 | (uint64_t)p[2] << 14;
+	}
+	return cur_var_slow(c);
 }
 
 static uint64_t cur_le(struct cur *c, int n)
@@ -741,6 +762,8 @@ struct pm_trace {
 	struct codec c;
 	uint8_t *raw;
 	size_t rawcap;
+	z_stream zs;			/* raw inflate, reused: the chunk CRC checks the data */
+	bool zs_ready;
 	uint8_t unknown_seen[32];	/* record types already warned about */
 };
 
@@ -995,9 +1018,37 @@ void pm_trace_close(struct pm_trace *t)
 	if (t->mapped)
 		munmap((void *)t->base, t->size);
 	pm_trace_info_free(&t->info);
+	if (t->zs_ready)
+		inflateEnd(&t->zs);
 	free(t->raw);
 	free(t->c.vms);
 	free(t);
+}
+
+/*
+ * A zlib stream (RFC 1950) is a 2-byte header, deflate data and an Adler-32
+ * that the chunk's CRC-32 makes redundant: inflate the deflate data raw.
+ */
+static bool inflate_chunk(struct pm_trace *t, const uint8_t *in, uint32_t len, uint8_t *out, uint32_t want)
+{
+	int r;
+
+	if (len < 2 || (in[0] & 0x0f) != Z_DEFLATED || (in[1] & 0x20) || ((in[0] << 8) | in[1]) % 31)
+		return false;
+	if (!t->zs_ready) {
+		memset(&t->zs, 0, sizeof(t->zs));
+		if (inflateInit2(&t->zs, -15) != Z_OK)
+			return false;
+		t->zs_ready = true;
+	} else if (inflateReset(&t->zs) != Z_OK) {
+		return false;
+	}
+	t->zs.next_in = (Bytef *)in + 2;
+	t->zs.avail_in = len - 2;
+	t->zs.next_out = out;
+	t->zs.avail_out = want;
+	r = inflate(&t->zs, Z_FINISH);
+	return r == Z_STREAM_END && t->zs.total_out == want;
 }
 
 static uint64_t get_mode(struct cur *c, unsigned mode, uint64_t same, uint64_t last)
@@ -1014,12 +1065,15 @@ static uint64_t get_mode(struct cur *c, unsigned mode, uint64_t same, uint64_t l
 	}
 }
 
-static int decode_event(struct codec *c, unsigned type, struct cur *cu, struct pm_event *e)
+/* Decodes in place, into the type's slot of the codec: *out points there. */
+static int decode_event(struct codec *c, unsigned type, struct cur *cu, const struct pm_event **out)
 {
-	const struct pm_event *x = (c->seen & (1u << type)) ? &c->by_type[type] : &c->last;
+	struct pm_event *e = &c->by_type[type];
+	const struct pm_event *x = e;
 	uint64_t pres, v;
 
-	*e = *x;
+	if (!(c->seen & (1u << type)))
+		*e = c->last;
 	e->type = (uint8_t)type;
 	pres = cur_var(cu);
 	e->ts = c->prev_ts + (uint64_t)unzz(cur_var(cu));
@@ -1069,9 +1123,9 @@ static int decode_event(struct codec *c, unsigned type, struct cur *cu, struct p
 	if (pres >> 14)
 		return -EINVAL;
 	c->prev_ts = e->ts;
-	c->by_type[type] = *e;
 	c->seen |= 1u << type;
 	c->last = *e;
+	*out = e;
 	return 0;
 }
 
@@ -1203,11 +1257,13 @@ static int decode_chunk(struct pm_trace *t, size_t chunk_off, const uint8_t *p, 
 		cu.bad = false;
 		st->records++;
 		if (type >= 1 && type < NTYPES) {
-			if (decode_event(&t->c, (unsigned)type, &cu, &e))
+			const struct pm_event *pe;
+
+			if (decode_event(&t->c, (unsigned)type, &cu, &pe))
 				goto bad;
 			st->events++;
 			if (ops->event)
-				ops->event(ctx, &e);
+				ops->event(ctx, pe);
 		} else if (type == PM_TR_RAW_EVENT) {
 			if (len < RAW_EVENT_LEN)
 				goto bad;
@@ -1284,8 +1340,7 @@ int pm_trace_read(struct pm_trace *t, const struct pm_trace_ops *ops, void *ctx,
 			t->rawcap = h.raw_len;
 		}
 		rlen = h.raw_len;
-		if (uncompress(t->raw, &rlen, t->base + off + PM_TRACE_CHUNK_HDR, h.comp_len) != Z_OK ||
-		    rlen != h.raw_len) {
+		if (!inflate_chunk(t, t->base + off + PM_TRACE_CHUNK_HDR, h.comp_len, t->raw, h.raw_len)) {
 			warnf(ops, ctx, "offset %zu: bad chunk (does not decompress), %zu bytes skipped", off,
 			      (size_t)PM_TRACE_CHUNK_HDR + h.comp_len);
 			st->bad_chunks++;

@@ -59,3 +59,7 @@ echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slowe
 echo
 echo "## ingest"
 "$B/ingest" 2
+
+# trace: bytes per event and replay speed against trace-cmd and perf
+echo
+./tests/bench/trace.sh
