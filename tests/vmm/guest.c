@@ -66,6 +66,65 @@ _Static_assert(PORT_REQUEST == 0x510 && PORT_LOOP == 0x511 &&
 	       PORT_FAULT_ARM == 0x512 && PORT_LOOP_BEGIN == 0x513,
 	       "ports are immediates in guest_code");
 
+/*
+ * The SW_PROTECTED_VM guest (swprot.c), also from `as --64`.  Header as
+ * above plus hc_failed at 40, which the guest writes; the table holds
+ * ready MAP_GPA_RANGE arguments {gpa, npages, attrs}.  Loop state lives in
+ * r8-r11 because the hypercall takes rax (nr 12), rbx, rcx, rdx; it is
+ * VMMCALL, as the test bed's KVM is kvm_amd (on Intel KVM would patch it).
+ * Faults: one 8-byte read per page of the fault window, at fault_gpa
+ * (page + 0x80) and each page after it.  Then the same exit benchmark and
+ * the final hlt as the host-mode guest.
+ */
+static const uint8_t guest_code_swprot[] = {
+	0x41, 0xb8, 0x00, 0x80, 0x00, 0x00,	/* 00 mov $GUEST_HDR_GPA,%r8d */
+	0x4d, 0x8b, 0x48, 0x18,			/* 06 mov 24(%r8),%r9    table */
+	0x4d, 0x8b, 0x10,			/* 0a mov 0(%r8),%r10    nreq */
+	0x45, 0x31, 0xdb,			/* 0d xor %r11d,%r11d    failures */
+	/* hypercalls */
+	0x4d, 0x85, 0xd2,			/* 10 test %r10,%r10 */
+	0x74, 0x28,				/* 13 jz 3d */
+	0xb8, 0x0c, 0x00, 0x00, 0x00,		/* 15 mov $KVM_HC_MAP_GPA_RANGE,%eax */
+	0x49, 0x8b, 0x19,			/* 1a mov (%r9),%rbx      gpa */
+	0x49, 0x8b, 0x49, 0x08,			/* 1d mov 8(%r9),%rcx     npages */
+	0x49, 0x8b, 0x51, 0x10,			/* 21 mov 16(%r9),%rdx    attrs */
+	0x0f, 0x01, 0xd9,			/* 25 vmmcall */
+	0x48, 0x85, 0xc0,			/* 28 test %rax,%rax */
+	0x74, 0x07,				/* 2b jz 34 */
+	0x49, 0xff, 0xc3,			/* 2d inc %r11 */
+	0x4d, 0x89, 0x58, 0x28,			/* 30 mov %r11,40(%r8)    hc_failed */
+	0x49, 0x83, 0xc1, 0x18,			/* 34 add $24,%r9 */
+	0x49, 0xff, 0xca,			/* 38 dec %r10 */
+	0xeb, 0xd3,				/* 3b jmp 10 */
+	/* faults: touch each page of the fault window once */
+	0x4d, 0x8b, 0x50, 0x08,			/* 3d mov 8(%r8),%r10    nfault */
+	0x4d, 0x8b, 0x48, 0x20,			/* 41 mov 32(%r8),%r9    fault_gpa */
+	0x4d, 0x85, 0xd2,			/* 45 test %r10,%r10 */
+	0x74, 0x0f,				/* 48 jz 59 */
+	0x49, 0x8b, 0x01,			/* 4a mov (%r9),%rax */
+	0x49, 0x81, 0xc1, 0x00, 0x10, 0x00, 0x00, /* 4d add $0x1000,%r9 */
+	0x49, 0xff, 0xca,			/* 54 dec %r10 */
+	0xeb, 0xec,				/* 57 jmp 45 */
+	/* exit benchmark */
+	0x49, 0x8b, 0x48, 0x10,			/* 59 mov 16(%r8),%rcx   nexit */
+	0x48, 0x85, 0xc9,			/* 5d test %rcx,%rcx */
+	0x74, 0x0f,				/* 60 jz 71 */
+	0x66, 0xba, 0x13, 0x05,			/* 62 mov $PORT_LOOP_BEGIN,%dx */
+	0xee,					/* 66 out %al,(%dx) */
+	0x66, 0xba, 0x11, 0x05,			/* 67 mov $PORT_LOOP,%dx */
+	0xee,					/* 6b out %al,(%dx) */
+	0x48, 0xff, 0xc9,			/* 6c dec %rcx */
+	0x75, 0xfa,				/* 6f jnz 6b */
+	0xf4,					/* 71 hlt */
+	0xeb, 0xfd,				/* 72 jmp 71 */
+};
+
+_Static_assert(sizeof(struct guest_hdr_swprot) == 48 &&
+	       __builtin_offsetof(struct guest_hdr_swprot, hc_failed) == 40,
+	       "guest_code_swprot writes hc_failed at offset 40");
+_Static_assert(sizeof(struct guest_hc) == 24, "guest_code_swprot reads 24-byte entries");
+_Static_assert(PM_KVM_HC_MAP_GPA_RANGE == 12, "the hypercall number is an immediate");
+
 #define PTE_P		(1ull << 0)
 #define PTE_RW		(1ull << 1)
 #define PTE_US		(1ull << 2)
@@ -95,6 +154,12 @@ static void build_page_tables(uint8_t *mem)
 void guest_load(struct vm *vm)
 {
 	memcpy(vm->mem + GUEST_CODE_GPA, guest_code, sizeof(guest_code));
+	build_page_tables(vm->mem);
+}
+
+void guest_load_swprot(struct vm *vm)
+{
+	memcpy(vm->mem + GUEST_CODE_GPA, guest_code_swprot, sizeof(guest_code_swprot));
 	build_page_tables(vm->mem);
 }
 

@@ -55,8 +55,8 @@ static uint8_t *gmem_map(int fd, uint64_t size)
 	return p;
 }
 
-static void set_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
-		       uint8_t *hva, int gmem_fd)
+static void set_region_at(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
+			  uint8_t *hva, int gmem_fd, uint64_t gmem_offset)
 {
 	struct pm_kvm_userspace_memory_region2 r;
 
@@ -68,10 +68,80 @@ static void set_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size
 		r.flags = PM_KVM_MEM_GUEST_MEMFD;
 		r.userspace_addr = (uint64_t)(uintptr_t)hva;
 		r.guest_memfd = (uint32_t)gmem_fd;
-		r.guest_memfd_offset = 0;
+		r.guest_memfd_offset = gmem_offset;
 	}
 	xioctl(vm->vm_fd, PM_KVM_SET_USER_MEMORY_REGION2, &r,
 	       size ? "KVM_SET_USER_MEMORY_REGION2" : "KVM_SET_USER_MEMORY_REGION2(delete)");
+}
+
+static void set_region(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
+		       uint8_t *hva, int gmem_fd)
+{
+	set_region_at(vm, slot, gpa, size, hva, gmem_fd, 0);
+}
+
+/*
+ * The shared view of a SW_PROTECTED_VM: private anonymous memory, as
+ * QEMU's guest RAM, so that discarding it (MADV_DONTNEED) really frees
+ * the pages (on shared anonymous memory it would only unmap them).
+ */
+static uint8_t *anon_private(uint64_t size, const char *what)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die_errno(what, errno);
+	return p;
+}
+
+static int check_ext(int fd, long cap)
+{
+	int r = ioctl(fd, PM_KVM_CHECK_EXTENSION, cap);
+
+	return r < 0 ? 0 : r;
+}
+
+/*
+ * What --vm-type 1 needs, each refused with one line: the VM type
+ * (KVM_CAP_VM_TYPES on /dev/kvm, before KVM_CREATE_VM would fail with a
+ * bare EINVAL), then on the VM: PRIVATE among the memory attributes, and
+ * MAP_GPA_RANGE among the hypercalls KVM can hand to userspace, which is
+ * then switched on.
+ */
+static void swprot_check_types(int kvm_fd)
+{
+	int types = check_ext(kvm_fd, PM_KVM_CAP_VM_TYPES);
+
+	if (!(types & (1 << PM_KVM_X86_SW_PROTECTED_VM))) {
+		fprintf(stderr, "testvmm: --vm-type 1: KVM offers no KVM_X86_SW_PROTECTED_VM "
+			"(KVM_CAP_VM_TYPES=%#x; needs a kvm.ko built with CONFIG_KVM_SW_PROTECTED_VM and the TDP MMU)\n",
+			types);
+		exit(1);
+	}
+}
+
+static void swprot_check_vm(struct vm *vm)
+{
+	struct kvm_enable_cap cap;
+	int attrs = check_ext(vm->vm_fd, PM_KVM_CAP_MEMORY_ATTRIBUTES);
+	int hc = check_ext(vm->vm_fd, PM_KVM_CAP_EXIT_HYPERCALL);
+
+	if (!(attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
+		fprintf(stderr, "testvmm: --vm-type 1: KVM_CAP_MEMORY_ATTRIBUTES=%#x lacks PRIVATE (%#llx)\n",
+			attrs, (unsigned long long)PM_KVM_MEMORY_ATTRIBUTE_PRIVATE);
+		exit(1);
+	}
+	if (!(hc & (1 << PM_KVM_HC_MAP_GPA_RANGE))) {
+		fprintf(stderr, "testvmm: --vm-type 1: KVM_CAP_EXIT_HYPERCALL=%#x lacks MAP_GPA_RANGE (bit %d)\n",
+			hc, PM_KVM_HC_MAP_GPA_RANGE);
+		exit(1);
+	}
+	memset(&cap, 0, sizeof(cap));
+	cap.cap = PM_KVM_CAP_EXIT_HYPERCALL;
+	cap.args[0] = 1ull << PM_KVM_HC_MAP_GPA_RANGE;
+	xioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL)");
+	vm->nr_memslots = (uint64_t)check_ext(vm->vm_fd, KVM_CAP_NR_MEMSLOTS);
 }
 
 void vm_create(struct vm *vm, const struct opts *o)
@@ -88,11 +158,17 @@ void vm_create(struct vm *vm, const struct opts *o)
 		fprintf(stderr, "testvmm: KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD): not supported\n");
 		exit(1);
 	}
+	if (opts_swprot(o))
+		swprot_check_types(vm->kvm_fd);
 	vm->vm_fd = xioctl(vm->kvm_fd, PM_KVM_CREATE_VM, (void *)(uintptr_t)o->vm_type,
 			   "KVM_CREATE_VM");
 	vm->mem_size = o->mem;
 	vm->gmem_flags = o->gmem_flags;
 	vm->mem_is_gmem = gmem_is_host_view(o->gmem_flags);
+	if (opts_swprot(o)) {
+		vm->swprot = true;
+		swprot_check_vm(vm);
+	}
 }
 
 /*
@@ -105,6 +181,8 @@ void vm_set_main_memory(struct vm *vm)
 	vm->gmem_fd = gmem_create(vm, vm->mem_size);
 	if (vm->mem_is_gmem) {
 		vm->mem = gmem_map(vm->gmem_fd, vm->mem_size);
+	} else if (vm->swprot) {
+		vm->mem = anon_private(vm->mem_size, "mmap(guest memory)");
 	} else {
 		vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -125,6 +203,26 @@ void vm_fault_window_add(struct vm *vm)
 	vm->fault_mem = gmem_map(vm->fault_gmem_fd, vm->fault_size);
 	set_region(vm, SLOT_FAULT, vm->fault_gpa, vm->fault_size, vm->fault_mem,
 		   vm->fault_gmem_fd);
+}
+
+/*
+ * SW_PROTECTED_VM: the window gets its guest_memfd and shared view, but
+ * no memslot: swprot.c plugs one 4 KiB slot per page when the guest's
+ * access to it ends in a memory fault.
+ */
+void vm_fault_window_create_unplugged(struct vm *vm)
+{
+	vm->fault_gmem_fd = gmem_create(vm, vm->fault_size);
+	vm->fault_mem = anon_private(vm->fault_size, "mmap(fault window)");
+}
+
+void vm_fault_window_plug(struct vm *vm, uint64_t page)
+{
+	uint64_t off = page * PAGE_SIZE_4K;
+
+	set_region_at(vm, (uint32_t)(SLOT_FAULT + page), vm->fault_gpa + off, PAGE_SIZE_4K,
+		      vm->fault_mem + off, vm->fault_gmem_fd, off);
+	vm->slots_plugged++;
 }
 
 /*

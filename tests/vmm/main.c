@@ -26,9 +26,16 @@ static const char usage[] =
 "  --faults N          KVM_EXIT_MEMORY_FAULT exits to provoke (default 0)\n"
 "  --exits N           port-I/O exits in a timed loop (default 0)\n"
 "  --mem BYTES         guest memory = guest_memfd size (default 64M; K/M/G suffixes)\n"
-"  --vm-type N         KVM_CREATE_VM type (default 0; 1 = KVM_X86_SW_PROTECTED_VM)\n"
+"  --vm-type N         KVM_CREATE_VM type (default 0; 1 = KVM_X86_SW_PROTECTED_VM:\n"
+"                      private memory, MAP_GPA_RANGE hypercalls, see below)\n"
+"  --swprot            the same as --vm-type 1\n"
 "  --gmem-flags F      guest_memfd flags (default 3 = MMAP|INIT_SHARED for type 0, else 0;\n"
 "                      without both bits the shared view is anonymous memory)\n"
+"  --on-deny MODE      type 1: what a failed KVM_SET_MEMORY_ATTRIBUTES does: fail (default:\n"
+"                      the hypercall returns -errno to the guest), retry (3 more tries,\n"
+"                      10 ms apart, then fail), stop (write the JSON, exit 3, as QEMU stops)\n"
+"  --kill-after-requests N  after handling the Nth request (or memory fault), write the\n"
+"                      JSON (fsync'ed) and SIGKILL itself\n"
 "  --start-delay-ms MS sleep after creating the VM, before running the guest\n"
 "  --hold-ms MS        keep the VM open this long after the JSON is written\n"
 "  --json FILE         write the JSON there (default stdout; renamed into place)\n"
@@ -37,12 +44,17 @@ static const char usage[] =
 "\n"
 "Each to_shared request is KVM_SET_MEMORY_ATTRIBUTES(0) then a PUNCH_HOLE on the\n"
 "guest_memfd; each to_private request is KVM_SET_MEMORY_ATTRIBUTES(PRIVATE).\n"
-"Exit codes: 0 ok, 1 KVM or system failure, 2 bad options.\n";
+"With --vm-type 1 the data region starts private, the guest asks with MAP_GPA_RANGE\n"
+"hypercalls and faults on private pages, and the VMM converts as QEMU does:\n"
+"attributes, then discard of the other side (PUNCH_HOLE, or MADV_DONTNEED of the\n"
+"shared view).\n"
+"Exit codes: 0 ok, 1 KVM or system failure, 2 bad options, 3 stopped on a failed\n"
+"conversion (--on-deny stop).\n";
 
 enum {
 	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
 	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
-	OPT_HELP,
+	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER,
 };
 
 static const struct option longopts[] = {
@@ -60,6 +72,9 @@ static const struct option longopts[] = {
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "swprot", no_argument, NULL, OPT_SWPROT },
+	{ "on-deny", required_argument, NULL, OPT_ON_DENY },
+	{ "kill-after-requests", required_argument, NULL, OPT_KILL_AFTER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -103,7 +118,7 @@ static uint64_t parse_u64(const char *opt, const char *s, bool suffixes)
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
-	bool gmem_flags_set = false;
+	bool gmem_flags_set = false, on_deny_set = false;
 	uint64_t gmem_flags = 0;
 	int c;
 
@@ -132,6 +147,23 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_HOLD: o->hold_ms = parse_u64("hold-ms", optarg, false); break;
 		case OPT_JSON: o->json = optarg; break;
 		case OPT_VERBOSE: o->verbose = true; break;
+		case OPT_SWPROT: o->vm_type = PM_KVM_X86_SW_PROTECTED_VM; break;
+		case OPT_KILL_AFTER:
+			o->kill_after = parse_u64("kill-after-requests", optarg, false);
+			if (!o->kill_after)
+				bad("--kill-after-requests: must be at least 1");
+			break;
+		case OPT_ON_DENY:
+			if (!strcmp(optarg, "fail"))
+				o->on_deny = DENY_FAIL;
+			else if (!strcmp(optarg, "retry"))
+				o->on_deny = DENY_RETRY;
+			else if (!strcmp(optarg, "stop"))
+				o->on_deny = DENY_STOP;
+			else
+				bad("--on-deny: expected fail, retry or stop, not '%s'", optarg);
+			on_deny_set = true;
+			break;
 		case OPT_DIR:
 			if (!strcmp(optarg, "shared"))
 				o->dir = DIR_SHARED;
@@ -153,6 +185,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		bad("unexpected argument '%s'", argv[optind]);
+	if (on_deny_set && !opts_swprot(o))
+		bad("--on-deny: only with --vm-type 1 (other VM types convert nothing for real)");
 
 	o->gmem_flags = gmem_flags_set ? gmem_flags
 		: o->vm_type == PM_KVM_X86_DEFAULT_VM
@@ -188,7 +222,9 @@ static void check_opts(const struct opts *o)
 		bad("--mem: %llu is not a multiple of 4096", (unsigned long long)o->mem);
 	if (o->gmem_flags & ~(PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED))
 		bad("--gmem-flags: only MMAP (1) and INIT_SHARED (2) are known");
-	if (o->faults && !gmem_is_host_view(o->gmem_flags))
+	if (opts_swprot(o) && (o->gmem_flags & PM_GUEST_MEMFD_FLAG_MMAP))
+		bad("--gmem-flags: with --vm-type 1 the guest_memfd holds private memory only (no MMAP)");
+	if (o->faults && !opts_swprot(o) && !gmem_is_host_view(o->gmem_flags))
 		bad("--faults needs --gmem-flags 3: the recipe needs the gmem to be the only backing");
 
 	base = workload_table_end(o->requests);
@@ -222,16 +258,34 @@ int main(int argc, char **argv)
 	if (o.faults) {
 		vm.fault_gpa = align_up(vm.mem_size, SZ_2M);
 		vm.fault_size = fault_window_size(o.faults);
-		vm_fault_window_add(&vm);
+		if (vm.swprot)
+			vm_fault_window_create_unplugged(&vm);
+		else
+			vm_fault_window_add(&vm);
 	}
+	if (vm.swprot)
+		swprot_set_memory(&vm, &o, &t);
 	vm_create_vcpu(&vm);
-	guest_load(&vm);
-	workload_prepare(&vm, &o);
+	if (vm.swprot) {
+		guest_load_swprot(&vm);
+		swprot_prepare(&vm, &o);
+	} else {
+		guest_load(&vm);
+		workload_prepare(&vm, &o);
+	}
 	guest_set_regs(&vm);
 
 	if (o.start_delay_ms)
 		sleep_ms(o.start_delay_ms);
-	workload_run(&vm, &o, &t);
+	if (vm.swprot) {
+		swprot_run(&vm, &o, &t);
+		fprintf(stderr, "testvmm: swprot: %llu hypercalls and %llu memory faults in %.1f ms, "
+			"%.0f requests/s\n", (unsigned long long)t.sw->hypercall,
+			(unsigned long long)t.memory_fault, (double)t.sw->run_ns / 1e6,
+			t.sw->run_ns ? (double)t.sw->handled_requests * 1e9 / (double)t.sw->run_ns : 0.0);
+	} else {
+		workload_run(&vm, &o, &t);
+	}
 
 	if (o.exits && t.loop_ns)
 		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
@@ -243,5 +297,9 @@ int main(int argc, char **argv)
 		sleep_ms(o.hold_ms);
 	vm_destroy(&vm);
 	free(t.faults);
+	if (t.sw) {
+		free(t.sw->hcs);
+		free(t.sw);
+	}
 	return 0;
 }

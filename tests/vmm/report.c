@@ -5,7 +5,11 @@
  * two runs with one seed differ only in "pid" and the benchmark's "ns".
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,6 +62,55 @@ static void put_dir(FILE *f, const char *key, const struct dir_stats *d)
 	fputc('}', f);
 }
 
+static void put_src(FILE *f, const char *key, const struct src_stats *s)
+{
+	fprintf(f, "\"%s\":{\"attempts\":%llu,\"conversions\":%llu,\"bytes\":%llu}", key,
+		(ull)s->attempts, (ull)s->conversions, (ull)s->bytes);
+}
+
+/* SW_PROTECTED_VM mode's keys, after the host-mode ones (README.md). */
+static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
+		       const struct swprot_truth *sw)
+{
+	static const char *const deny[] = { "fail", "retry", "stop" };
+	static const char *const outcome[] = { "completed", "stopped", "killed" };
+	const struct guest_hdr_swprot *hdr =
+		(const struct guest_hdr_swprot *)(vm->mem + GUEST_HDR_GPA);
+	char eb[16];
+
+	fprintf(f, ",\"on_deny\":\"%s\",\"outcome\":\"%s\",\"handled_requests\":%llu",
+		deny[o->on_deny], outcome[sw->outcome], (ull)sw->handled_requests);
+	fprintf(f, ",\"setup_attr_calls\":%llu,\"setup_attr_bytes\":%llu,",
+		(ull)sw->setup_attr_calls, (ull)sw->setup_attr_bytes);
+	put_hist(f, "setup_attr_size_log2_hist", sw->setup_attr_size_log2_hist);
+	fprintf(f, ",\"hypercall_dirs\":{\"to_private\":%llu,\"to_shared\":%llu}",
+		(ull)sw->hc_to_private, (ull)sw->hc_to_shared);
+	fputs(",\"hypercalls\":[", f);
+	for (size_t i = 0; i < sw->nhcs; i++)
+		fprintf(f, "%s{\"gpa\":%llu,\"npages\":%llu,\"attrs\":%llu,\"ret\":%lld}",
+			i ? "," : "", (ull)sw->hcs[i].gpa, (ull)sw->hcs[i].npages,
+			(ull)sw->hcs[i].attrs, (long long)sw->hcs[i].ret);
+	fprintf(f, "],\"hypercalls_listed\":%llu", (ull)sw->nhcs);
+	fputs(",\"by_source\":{", f);
+	put_src(f, "hypercall", &sw->by_hypercall);
+	fputc(',', f);
+	put_src(f, "memory_fault", &sw->by_fault);
+	fputc('}', f);
+	fprintf(f, ",\"shared_discards\":%llu,\"shared_discard_bytes\":%llu,\"shared_discard_errors\":%llu",
+		(ull)sw->shared_discards, (ull)sw->shared_discard_bytes,
+		(ull)sw->shared_discard_errors);
+	fprintf(f, ",\"attr_retries\":%llu,\"guest_failed_requests\":%llu,\"guest_seen_failures\":%llu",
+		(ull)sw->attr_retries, (ull)sw->guest_failed_requests, (ull)hdr->hc_failed);
+	fprintf(f, ",\"slots_plugged\":%llu,\"run_ns\":%llu", (ull)vm->slots_plugged,
+		(ull)sw->run_ns);
+	if (sw->outcome == OUT_STOPPED)
+		fprintf(f, ",\"stop\":{\"source\":\"%s\",\"gpa\":%llu,\"size\":%llu,"
+			"\"to_private\":%s,\"errno\":\"%s\"}",
+			sw->stop_hypercall ? "hypercall" : "memory_fault", (ull)sw->stop_gpa,
+			(ull)sw->stop_size, sw->stop_to_private ? "true" : "false",
+			errno_name(sw->stop_errno, eb, sizeof(eb)));
+}
+
 static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 		      const struct truth *t)
 {
@@ -68,8 +121,8 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 		(ull)o->vm_type);
 	fprintf(f, "\"gmem\":{\"size\":%llu,\"flags\":%llu,\"created\":%llu,\"created_bytes\":%llu},",
 		(ull)vm->mem_size, (ull)vm->gmem_flags, (ull)vm->gmem_created, (ull)vm->gmem_created_bytes);
-	fprintf(f, "\"requests\":{\"mailbox\":%llu,\"hypercall\":0,\"memory_fault\":%llu},",
-		(ull)t->mailbox, (ull)t->memory_fault);
+	fprintf(f, "\"requests\":{\"mailbox\":%llu,\"hypercall\":%llu,\"memory_fault\":%llu},",
+		(ull)t->mailbox, (ull)(t->sw ? t->sw->hypercall : 0), (ull)t->memory_fault);
 	put_dir(f, "to_private", &t->to_private);
 	fputc(',', f);
 	put_dir(f, "to_shared", &t->to_shared);
@@ -104,15 +157,21 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 	fputc('}', f);
 
 	fprintf(f, ",\"kvm_run_errors\":%llu", (ull)t->kvm_run_errors);
-	fprintf(f, ",\"exit_loop\":{\"exits\":%llu,\"ns\":%llu}}\n", (ull)t->loop_exits,
+	fprintf(f, ",\"exit_loop\":{\"exits\":%llu,\"ns\":%llu}", (ull)t->loop_exits,
 		(ull)t->loop_ns);
+	if (vm->swprot && t->sw)
+		put_swprot(f, o, vm, t->sw);
+	fputs("}\n", f);
 }
 
 /*
  * A file is written beside its name and renamed into place, so a test
- * that polls for it during --hold-ms never reads half an object.
+ * that polls for it during --hold-ms never reads half an object.  With
+ * durable, the file and then its directory are fsync'ed too (before a
+ * SIGKILL or a stop, whoever reads the file next must find it whole).
  */
-int report_write(const struct opts *o, const struct vm *vm, const struct truth *t)
+static int write_json(const struct opts *o, const struct vm *vm, const struct truth *t,
+		      bool durable)
 {
 	char tmp[4096];
 	FILE *f;
@@ -135,10 +194,44 @@ int report_write(const struct opts *o, const struct vm *vm, const struct truth *
 		return -1;
 	}
 	put_truth(f, o, vm, t);
-	if (fclose(f) || rename(tmp, o->json)) {
+	if ((durable && (fflush(f) || fsync(fileno(f)))) || fclose(f) || rename(tmp, o->json)) {
 		fprintf(stderr, "testvmm: writing %s: %s\n", o->json, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
+	if (durable) {
+		char dir[4096];
+		int fd;
+
+		snprintf(dir, sizeof(dir), "%s", o->json);
+		fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd)) {
+			fprintf(stderr, "testvmm: fsync of %s's directory: %s\n", o->json, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	}
 	return 0;
+}
+
+int report_write(const struct opts *o, const struct vm *vm, const struct truth *t)
+{
+	return write_json(o, vm, t, false);
+}
+
+int report_write_durable(const struct opts *o, const struct vm *vm, const struct truth *t)
+{
+	return write_json(o, vm, t, true);
+}
+
+/* --kill-after-requests: the truth so far, durably, then SIGKILL (no cleanup at all). */
+void report_and_kill(const struct opts *o, const struct vm *vm, const struct truth *t)
+{
+	report_write_durable(o, vm, t);
+	fprintf(stderr, "testvmm: --kill-after-requests %llu reached: SIGKILL\n",
+		(unsigned long long)o->kill_after);
+	kill(getpid(), SIGKILL);
+	abort();
 }

@@ -54,7 +54,7 @@
 
 /* Memory slots. */
 #define SLOT_MAIN		0
-#define SLOT_FAULT		1
+#define SLOT_FAULT		1	/* SW_PROTECTED_VM: the first of one 4 KiB slot per fault */
 
 /* Shared with the guest code: layout fixed by the bytes in guest.c. */
 struct guest_hdr {
@@ -63,6 +63,21 @@ struct guest_hdr {
 	uint64_t nexit;
 	uint64_t table_gpa;
 	uint64_t fault_gpa;	/* first address the guest touches to fault */
+};
+
+/*
+ * SW_PROTECTED_VM mode (swprot.c): the same header plus what the guest
+ * writes back, and a table of ready-made MAP_GPA_RANGE arguments.
+ */
+struct guest_hdr_swprot {
+	struct guest_hdr h;
+	uint64_t hc_failed;	/* written by the guest: hypercalls that returned non-zero */
+};
+
+struct guest_hc {
+	uint64_t gpa;
+	uint64_t npages;
+	uint64_t attrs;		/* PM_KVM_MAP_GPA_RANGE_ENCRYPTED | ..._PAGE_SZ_2M */
 };
 
 enum req_dir { REQ_TO_SHARED = 0, REQ_TO_PRIVATE = 1 };
@@ -74,6 +89,12 @@ struct guest_req {
 };
 
 enum dir_mode { DIR_MIXED, DIR_SHARED, DIR_PRIVATE };
+
+/* What a failed KVM_SET_MEMORY_ATTRIBUTES does (SW_PROTECTED_VM mode). */
+enum on_deny { DENY_FAIL, DENY_RETRY, DENY_STOP };
+
+/* Exit status after --on-deny stop, as QEMU stops the VM on a failed conversion. */
+#define EXIT_STOPPED		3
 
 struct opts {
 	uint64_t seed;
@@ -87,9 +108,17 @@ struct opts {
 	uint64_t hold_ms;
 	uint64_t start_delay_ms;
 	uint64_t gmem_flags;
+	uint64_t kill_after;	/* --kill-after-requests; 0: never */
+	enum on_deny on_deny;
 	const char *json;	/* NULL: stdout */
 	bool verbose;
 };
+
+/* KVM_X86_SW_PROTECTED_VM: guest memory private by default, real conversions. */
+static inline bool opts_swprot(const struct opts *o)
+{
+	return o->vm_type == PM_KVM_X86_SW_PROTECTED_VM;
+}
 
 struct vm {
 	int kvm_fd;
@@ -111,6 +140,15 @@ struct vm {
 
 	uint64_t gmem_created;	/* KVM_CREATE_GUEST_MEMFD calls that succeeded */
 	uint64_t gmem_created_bytes;
+
+	/*
+	 * SW_PROTECTED_VM mode: the fault window [fault_gpa, +fault_size) has a
+	 * guest_memfd and a shared view but no memslot until a fault plugs one
+	 * 4 KiB slot (SLOT_FAULT + page index) per page.
+	 */
+	bool swprot;
+	uint64_t nr_memslots;	/* KVM_CAP_NR_MEMSLOTS */
+	uint64_t slots_plugged;
 };
 
 #define LOG2_BUCKETS		64
@@ -148,7 +186,52 @@ struct truth {
 	uint64_t kvm_run_errors;
 	uint64_t loop_exits;
 	uint64_t loop_ns;
+
+	/* SW_PROTECTED_VM mode only (swprot.c); printed only in that mode. */
+	struct swprot_truth *sw;
 };
+
+struct hc_rec {
+	uint64_t gpa;
+	uint64_t npages;
+	uint64_t attrs;
+	uint64_t ret;		/* run->hypercall.ret the VMM gave back */
+};
+
+struct src_stats {
+	uint64_t attempts;
+	uint64_t conversions;
+	uint64_t bytes;
+};
+
+enum outcome { OUT_COMPLETED, OUT_STOPPED, OUT_KILLED };
+
+struct swprot_truth {
+	uint64_t hypercall;		/* MAP_GPA_RANGE exits */
+	uint64_t hc_to_private;
+	uint64_t hc_to_shared;
+	struct hc_rec *hcs;		/* the first HC_LIST_MAX of them */
+	size_t nhcs;
+	uint64_t setup_attr_calls;	/* the VMM's own initial PRIVATE, outside the books */
+	uint64_t setup_attr_bytes;
+	uint64_t setup_attr_size_log2_hist[LOG2_BUCKETS];
+	struct src_stats by_hypercall;	/* attribute calls per request source */
+	struct src_stats by_fault;
+	uint64_t shared_discards;	/* MADV_DONTNEED of the shared view after to_private */
+	uint64_t shared_discard_bytes;
+	uint64_t shared_discard_errors;
+	uint64_t attr_retries;
+	uint64_t guest_failed_requests;	/* requests the VMM failed (--on-deny fail/retry) */
+	uint64_t handled_requests;	/* hypercalls + memory faults handled */
+	uint64_t run_ns;		/* first KVM_RUN to the final hlt */
+	enum outcome outcome;
+	/* --on-deny stop: the request that stopped the VM */
+	bool stop_hypercall;
+	uint64_t stop_gpa, stop_size, stop_to_private;
+	int stop_errno;
+};
+
+#define HC_LIST_MAX		65536
 
 /*
  * The host may read and write a guest_memfd through mmap only with both
@@ -175,6 +258,8 @@ void vm_set_main_memory(struct vm *vm);
 void vm_fault_window_add(struct vm *vm);
 void vm_fault_window_drop(struct vm *vm);
 void vm_fault_window_delete_slot(struct vm *vm);
+void vm_fault_window_create_unplugged(struct vm *vm);
+void vm_fault_window_plug(struct vm *vm, uint64_t page);
 void vm_create_vcpu(struct vm *vm);
 bool vm_set_native(struct vm *vm, bool on);
 void vm_destroy(struct vm *vm);
@@ -185,12 +270,25 @@ void guest_set_regs(struct vm *vm);
 
 /* workload.c */
 uint64_t workload_table_end(uint64_t nreq);
+void workload_requests(const struct opts *o, uint64_t mem_size, struct guest_req *tab);
 void workload_prepare(struct vm *vm, const struct opts *o);
 void workload_run(struct vm *vm, const struct opts *o, struct truth *t);
+
+/* swprot.c */
+void swprot_set_memory(struct vm *vm, const struct opts *o, struct truth *t);
+void swprot_prepare(struct vm *vm, const struct opts *o);
+void swprot_run(struct vm *vm, const struct opts *o, struct truth *t);
+
+/* guest.c */
+void guest_load_swprot(struct vm *vm);
 
 /* report.c */
 const char *errno_name(int err, char *buf, size_t len);
 int report_write(const struct opts *o, const struct vm *vm,
 		 const struct truth *t);
+int report_write_durable(const struct opts *o, const struct vm *vm,
+			 const struct truth *t);
+void report_and_kill(const struct opts *o, const struct vm *vm, const struct truth *t)
+	__attribute__((noreturn));
 
 #endif

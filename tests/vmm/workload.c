@@ -75,12 +75,10 @@ uint64_t workload_table_end(uint64_t nreq)
  *   gpa   conv_base + (r2 % (pages in the area - pages of the request + 1)) pages
  *   dir   --dir mixed: to_private when bit 63 of r3 is set, else to_shared
  */
-void workload_prepare(struct vm *vm, const struct opts *o)
+void workload_requests(const struct opts *o, uint64_t mem_size, struct guest_req *tab)
 {
-	struct guest_hdr *hdr = (struct guest_hdr *)(vm->mem + GUEST_HDR_GPA);
-	struct guest_req *tab = (struct guest_req *)(vm->mem + GUEST_TABLE_GPA);
 	uint64_t base = workload_table_end(o->requests);
-	uint64_t area_pages = (vm->mem_size - base) / PAGE_SIZE_4K;
+	uint64_t area_pages = (mem_size - base) / PAGE_SIZE_4K;
 	struct rng r;
 
 	rng_seed(&r, o->seed);
@@ -110,7 +108,13 @@ void workload_prepare(struct vm *vm, const struct opts *o)
 			break;
 		}
 	}
+}
 
+void workload_prepare(struct vm *vm, const struct opts *o)
+{
+	struct guest_hdr *hdr = (struct guest_hdr *)(vm->mem + GUEST_HDR_GPA);
+
+	workload_requests(o, vm->mem_size, (struct guest_req *)(vm->mem + GUEST_TABLE_GPA));
 	hdr->nreq = o->requests;
 	hdr->nfault = o->faults;
 	hdr->nexit = o->exits;
@@ -128,8 +132,16 @@ struct run_state {
 	bool native;		/* PVM native mode switched on for this fault */
 	bool loop_running;
 	uint64_t loop_t0;
+	uint64_t handled;	/* requests and memory faults, for --kill-after-requests */
 	bool done;
 };
+
+/* --kill-after-requests: the ground truth so far on disk, then SIGKILL. */
+static void maybe_kill(struct run_state *st)
+{
+	if (st->o->kill_after && ++st->handled == st->o->kill_after)
+		report_and_kill(st->o, st->vm, st->t);
+}
 
 static void count(struct dir_stats *d, uint64_t size, bool ok)
 {
@@ -259,6 +271,7 @@ static void handle_io(struct run_state *st)
 	switch (run->io.port) {
 	case PORT_REQUEST:
 		handle_request(st);
+		maybe_kill(st);
 		break;
 	case PORT_LOOP_BEGIN:
 		st->loop_running = true;
@@ -362,6 +375,7 @@ void workload_run(struct vm *vm, const struct opts *o, struct truth *t)
 					exit(1);
 				}
 				handle_memory_fault(&st);
+				maybe_kill(&st);
 				continue;
 			}
 			if (err == EINTR || err == EAGAIN)
