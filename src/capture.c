@@ -88,58 +88,67 @@ static void hook_reason(struct pm_capture *c, enum pm_hook h, enum pm_hook_state
 	va_end(ap);
 }
 
+/*
+ * The kernel's BTF, parsed once per open: vmlinux and KVM's modules. Parsing
+ * vmlinux takes a while (seconds under emulation); the probe asks it a
+ * dozen questions.
+ */
+static struct btf *kbtf[4];	/* vmlinux, kvm, kvm_amd, kvm_intel */
+
+static void kbtf_load(void)
+{
+	static const char *const mods[] = { "kvm", "kvm_amd", "kvm_intel" };
+
+	if (kbtf[0])
+		return;
+	kbtf[0] = btf__load_vmlinux_btf();
+	if (!kbtf[0])
+		return;
+	for (int i = 0; i < 3; i++)
+		kbtf[i + 1] = btf__load_module_btf(mods[i], kbtf[0]);
+}
+
+static void kbtf_free(void)
+{
+	/* modules' BTF is split on vmlinux's: free them first */
+	for (int i = 3; i >= 0; i--) {
+		btf__free(kbtf[i]);
+		kbtf[i] = NULL;
+	}
+}
+
 /* Parameters of a tracepoint's BTF prototype (ctx included), or -ENOENT. */
 static int tp_nparams(const char *tp)
 {
-	static const char *const mods[] = { "kvm", "kvm_amd", "kvm_intel" };
 	char tname[128];
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *btf;
-	int ret = -ENOENT;
 
-	if (!vmlinux)
-		return -ENOENT;
+	kbtf_load();
 	snprintf(tname, sizeof(tname), "btf_trace_%s", tp);
-	for (int i = -1; i < 3 && ret < 0; i++) {
+	for (int i = 0; i < 4; i++) {
 		const struct btf_type *t;
 		int id;
 
-		btf = i < 0 ? vmlinux : btf__load_module_btf(mods[i], vmlinux);
-		if (!btf)
+		if (!kbtf[i])
 			continue;
-		id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
-		if (id > 0) {
-			t = btf__type_by_id(btf, btf__resolve_type(btf, id));
-			if (t && btf_is_ptr(t))
-				t = btf__type_by_id(btf, t->type);
-			if (t && btf_is_func_proto(t))
-				ret = btf_vlen(t);
-		}
-		if (btf != vmlinux)
-			btf__free(btf);
+		id = btf__find_by_name_kind(kbtf[i], tname, BTF_KIND_TYPEDEF);
+		if (id <= 0)
+			continue;
+		t = btf__type_by_id(kbtf[i], btf__resolve_type(kbtf[i], id));
+		if (t && btf_is_ptr(t))
+			t = btf__type_by_id(kbtf[i], t->type);
+		return t && btf_is_func_proto(t) ? btf_vlen(t) : -ENOENT;
 	}
-	btf__free(vmlinux);
-	return ret;
+	return -ENOENT;
 }
 
 /* Is NAME a function in vmlinux or KVM's module BTF (an fentry/fexit target)? */
 static bool btf_has_func(const char *name)
 {
-	static const char *const mods[] = { "kvm", "kvm_amd", "kvm_intel" };
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *btf;
-	bool found = false;
-
-	if (!vmlinux)
-		return false;
-	for (int i = -1; i < 3 && !found; i++) {
-		btf = i < 0 ? vmlinux : btf__load_module_btf(mods[i], vmlinux);
-		if (!btf)
-			continue;
-		found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
-		if (btf != vmlinux)
-			btf__free(btf);
-	}
-	btf__free(vmlinux);
-	return found;
+	kbtf_load();
+	for (int i = 0; i < 4; i++)
+		if (kbtf[i] && btf__find_by_name_kind(kbtf[i], name, BTF_KIND_FUNC) > 0)
+			return true;
+	return false;
 }
 
 static bool syscall_tp_exists(const char *name)
@@ -504,9 +513,11 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		snprintf(msg, len, "ring buffer: %s", strerror(errno));
 		goto fail;
 	}
+	kbtf_free();
 	*out = c;
 	return 0;
 fail:
+	kbtf_free();
 	pm_capture_close(c);
 	return err ? err : -EINVAL;
 }

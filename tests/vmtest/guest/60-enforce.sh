@@ -15,7 +15,11 @@ start() { # policy-file
 	P=$!
 	i=0
 	while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
-	grep -q ready $T/d.log || { vt_fail "start_$(basename "$1")" "$(tail -n 3 $T/d.log)"; return 1; }
+	if ! grep -q ready $T/d.log; then
+		kill -0 "$P" 2>/dev/null && why="still starting after 40 s" || { wait "$P"; why="exited $?"; }
+		vt_fail "start_$(basename "$1")" "$why: $(tail -n 3 $T/d.log) $(dmesg | tail -n 3)"
+		return 1
+	fi
 }
 stop() { kill "$P" 2>/dev/null; wait "$P" 2>/dev/null; P=; }
 eq() { if [ "$2" = "$3" ]; then vt_pass "$1"; else vt_fail "$1" "got '$2', want '$3'"; fi; }
