@@ -1,0 +1,63 @@
+#!/bin/sh
+# privmem's books against testvmm's ground truth on real private memory:
+# requests by source and direction, conversions, bytes, size histograms,
+# discards, a resume per request, the kernel's own kvm_vm_set_mem_attributes
+# count; two guests at once; a guest killed mid-run.
+. /vmtest/lib.sh
+S=/run/pm.sock
+T=/tmp/books
+mkdir -p $T
+privmemd -s $S >$T/d.log 2>&1 &
+P=$!
+i=0
+while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q ready $T/d.log || { vt_fail books_privmemd "$(tail -n 3 $T/d.log)"; exit 1; }
+
+# waits until privmemd booked the exits of the VMMs whose truths are given
+booked() {
+	out=$1; shift
+	i=0
+	while [ $i -lt 100 ]; do
+		privmem -s $S vms --json >$out
+		n=0
+		for g in "$@"; do
+			[ "$(jpath $out "vms.@pid=$(jpath $g pid).state")" = destroyed ] && n=$((n + 1))
+		done
+		[ $n = $# ] && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+# gtcompare prints its own tally: fold it into one result per case
+check() {
+	name=$1; shift
+	out=$(gtcompare "$@" 2>&1)
+	line=$(echo "$out" | tail -n 1)
+	case $line in
+	*" passed, 0 failed") vt_pass "$name ($line)" ;;
+	*) vt_fail "$name" "$line: $(echo "$out" | grep FAIL | head -n 4)" ;;
+	esac
+}
+
+testvmm --swprot --seed 1 --requests 37 --faults 5 --json $T/one.json >/dev/null 2>$T/one.err ||
+	vt_fail books_one_vmm "$(cat $T/one.err)"
+booked $T/vms1.json $T/one.json || vt_fail books_one_destroyed "vm_destroy not seen"
+check books_one_vm $T/vms1.json $T/one.json
+
+testvmm --swprot --seed 2 --requests 50 --faults 3 --json $T/a.json >/dev/null 2>&1 &
+A=$!
+testvmm --swprot --seed 3 --requests 23 --size 2097152 --json $T/b.json >/dev/null 2>&1 &
+B=$!
+wait $A; wait $B
+booked $T/vms2.json $T/a.json $T/b.json || vt_fail books_two_destroyed "vm_destroy not seen"
+check books_two_vms $T/vms2.json $T/a.json $T/b.json
+
+testvmm --swprot --seed 4 --requests 40 --kill-after-requests 12 --json $T/k.json >/dev/null 2>&1
+rc=$?
+[ $rc = 137 ] && vt_pass "books_killed_vmm_exit_137" || vt_fail books_killed_vmm "exit $rc"
+booked $T/vms3.json $T/k.json || vt_fail books_killed_destroyed "vm_destroy not seen"
+check books_killed_mid_run $T/vms3.json $T/k.json
+eq() { if [ "$2" = "$3" ]; then vt_pass "$1"; else vt_fail "$1" "got '$2', want '$3'"; fi; }
+eq books_killed_requests "$(jpath $T/vms3.json "vms.@pid=$(jpath $T/k.json pid).requests.hypercall")" 12
+kill $P
+wait $P
