@@ -63,3 +63,10 @@ echo "## ingest"
 # trace: bytes per event and replay speed against trace-cmd and perf
 echo
 ./tests/bench/trace.sh
+
+# the QEMU bed: real private memory, fentry/fexit and the BPF LSM, under TCG
+echo
+echo "## in the QEMU bed (TCG emulation: compare ratios, not absolute times)"
+PRIVMEM_VMTEST_TEST_TIMEOUT=900 PRIVMEM_VMTEST_TIMEOUT=1000 PRIVMEM_VMTEST_TESTS=90-bench \
+	PRIVMEM_VMTEST_EXTRA_TESTS=tests/bench/vm/90-bench.sh ./tests/vmtest/run.sh 2>&1 |
+	sed -n 's/^.*BENCH //p' | awk '{printf "| %s | %s |\n", $1, $2}'
