@@ -86,7 +86,7 @@ CHECK_STAGES := unit ktest manlint
 check: all
 	@./scripts/check.sh $(CHECK_STAGES)
 
-bench: all $(BENCH_BINS)
+bench: all static $(BENCH_BINS)
 	./tests/bench/run.sh
 
 demo: deps all $(KTEST_BINS)
