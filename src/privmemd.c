@@ -257,6 +257,8 @@ static json_object *reload_policy(struct daemon *d)
 		fprintf(stderr, "privmemd: policy reloaded from %s (mode %s)\n", d->pol.path,
 			pm_mode_name(d->pol.policy->mode));
 		json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
+		if (d->rec)
+			pm_rec_policy(d->rec, d->pol.text);	/* the trace says from when */
 	}
 	return o;
 }

@@ -236,6 +236,13 @@ void pm_rec_vm_seen(struct pm_rec *r, const struct pm_vm *vm)
 	write_vm(r, vm);
 }
 
+void pm_rec_policy(struct pm_rec *r, const char *text)
+{
+	free(r->info.policy);
+	r->info.policy = text ? strdup(text) : NULL;
+	pm_tw_policy(r->w, pm_now_ns(), text ? text : "");
+}
+
 static void put_kstats(struct pm_rec *r, const struct pm_vm *vm, uint64_t now, bool force)
 {
 	uint32_t crc = crc32(0, (const void *)&vm->k, sizeof(vm->k));

@@ -47,6 +47,8 @@ void pm_rec_event(struct pm_rec *r, const struct pm_event *e);
 void pm_rec_vm_seen(struct pm_rec *r, const struct pm_vm *vm);
 /* The VM's aggregates as they are now in vm->k (e.g. final, at destroy). */
 void pm_rec_vm_kstats(struct pm_rec *r, const struct pm_vm *vm);
+/* A new policy is in force (reloaded): recorded now, and in later files' headers. */
+void pm_rec_policy(struct pm_rec *r, const char *text);
 /* The VM was marked destroyed without an event (VMM found gone). */
 void pm_rec_vm_gone(struct pm_rec *r, const struct pm_vm *vm);
 /*

@@ -232,6 +232,16 @@ static void on_hook_hits(void *ctx, const uint64_t *hits, unsigned n)
 		r->info.hooks[i].hits = hits[i];
 }
 
+static void on_policy(void *ctx, uint64_t ts, const char *text, size_t len)
+{
+	struct pm_replay *r = ctx;
+
+	if (ts > r->to_ns)
+		return;
+	free(r->info.policy);
+	r->info.policy = strndup(text, len);
+}
+
 static void on_warn(void *ctx, const char *msg)
 {
 	struct pm_replay *r = ctx;
@@ -255,6 +265,7 @@ static const struct pm_trace_ops replay_ops = {
 	.vminfo = on_vminfo,
 	.vm_gone = on_vm_gone,
 	.hook_hits = on_hook_hits,
+	.policy = on_policy,
 	.warn = on_warn,
 	.want_chunk = want_chunk,
 };

@@ -34,7 +34,7 @@ struct pm_replay {
 
 	struct pm_state st;		/* everything up to to_ns */
 	struct pm_state base;		/* everything before from_ns (window only) */
-	struct pm_trace_info info;	/* the first file's header, hook hits updated */
+	struct pm_trace_info info;	/* the first file's header; hook hits and policy updated */
 	bool have_info;
 	uint64_t first_ts, last_ts;	/* of the records applied */
 	struct pm_trace_stats stats;

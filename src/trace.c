@@ -368,7 +368,7 @@ int pm_tw_open(struct pm_trace_writer **out, int fd, const struct pm_trace_info 
 		return -ENOMEM;
 	w->fd = fd;
 	/* room for the largest record (kstats, ~1.5 KiB) past the flush threshold */
-	w->rawcap = PM_TRACE_CHUNK_RAW + 8192;
+	w->rawcap = PM_TRACE_CHUNK_RAW + PM_TRACE_POLICY_MAX + 8192;
 	w->raw = malloc(w->rawcap);
 	w->outcap = PM_TRACE_CHUNK_HDR + compressBound(w->rawcap);
 	w->out = malloc(w->outcap);
@@ -669,6 +669,27 @@ void pm_tw_hook_hits(struct pm_trace_writer *w, const uint64_t *hits, unsigned n
 	for (unsigned i = 0; i < n; i++)
 		b += pm_varint_put(b, hits[i]);
 	append(w, PM_TR_HOOK_HITS, body, (size_t)(b - body), false, 0);
+}
+
+void pm_tw_policy(struct pm_trace_writer *w, uint64_t ts, const char *text)
+{
+	size_t n = text ? strnlen(text, PM_TRACE_POLICY_MAX) : 0;
+	uint8_t *body = malloc(n + 10);
+	size_t h;
+
+	if (!body) {
+		if (!w->err)
+			w->err = -ENOMEM;
+		return;
+	}
+	h = pm_varint_put(body, ts);
+	if (n)
+		memcpy(body + h, text, n);
+	/* a large text gets a chunk to itself rather than overrunning one */
+	if (w->rawlen + h + n + 16 > w->rawcap)
+		pm_tw_flush(w);
+	append(w, PM_TR_POLICY, body, h + n, true, ts);
+	free(body);
 }
 
 int pm_tw_flush(struct pm_trace_writer *w)
@@ -1225,6 +1246,15 @@ static int decode_other(struct pm_trace *t, unsigned type, struct cur *cu, const
 			return -EINVAL;
 		if (ops->hook_hits)
 			ops->hook_hits(ctx, hits, n < PM_TRACE_MAX_HOOKS ? (unsigned)n : PM_TRACE_MAX_HOOKS);
+		return 0;
+	}
+	case PM_TR_POLICY: {
+		uint64_t ts = cur_var(cu);
+
+		if (cu->bad)
+			return -EINVAL;
+		if (ops->policy)
+			ops->policy(ctx, ts, (const char *)cu->p, (size_t)(cu->end - cu->p));
 		return 0;
 	}
 	default:

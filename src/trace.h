@@ -15,7 +15,7 @@
 
 #define PM_TRACE_MAGIC		"PRIVMEMT"	/* 8 bytes, no NUL */
 #define PM_TRACE_MAJOR		1
-#define PM_TRACE_MINOR		0
+#define PM_TRACE_MINOR		1	/* 1: policy records */
 #define PM_TRACE_CHUNK_MAGIC	0x4b434d50u	/* "PMCK" little-endian */
 #define PM_TRACE_HDR_FIXED	20		/* magic, major, minor, body length, body CRC */
 #define PM_TRACE_CHUNK_HDR	36
@@ -31,7 +31,9 @@ enum pm_trace_rec {
 	PM_TR_VMINFO = 18,	/* a VM's identity: cgroup path, comm, pid */
 	PM_TR_VM_GONE = 19,	/* the daemon found the VMM gone without an event */
 	PM_TR_HOOK_HITS = 20,	/* hits per hook, in the header's hook order */
+	PM_TR_POLICY = 22,	/* the policy text in force from now on (a reload) */
 };
+#define PM_TRACE_POLICY_MAX	(256u << 10)	/* longer policy texts are cut */
 
 /* Header header fields ("tags"), each u16 tag, u32 length, bytes. */
 enum pm_trace_tag {
@@ -77,6 +79,7 @@ void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t
 void pm_tw_vm_gone(struct pm_trace_writer *w, uint64_t vm, uint64_t ts);
 /* hits[i] for the i-th hook of the header. */
 void pm_tw_hook_hits(struct pm_trace_writer *w, const uint64_t *hits, unsigned n);
+void pm_tw_policy(struct pm_trace_writer *w, uint64_t ts, const char *text);
 /* Writes the pending chunk, if any. 0 or the first write error (-errno). */
 int pm_tw_flush(struct pm_trace_writer *w);
 /* Flushes when the pending chunk is older than PM_TRACE_FLUSH_NS at now_ns. */
@@ -102,6 +105,7 @@ struct pm_trace_ops {
 	void (*vminfo)(void *ctx, const struct pm_trace_vminfo *vi);
 	void (*vm_gone)(void *ctx, uint64_t vm, uint64_t ts);
 	void (*hook_hits)(void *ctx, const uint64_t *hits, unsigned n);
+	void (*policy)(void *ctx, uint64_t ts, const char *text, size_t len);
 	/* One line, no newline: "offset N: ...". */
 	void (*warn)(void *ctx, const char *msg);
 	/* May skip a chunk by its [min_ts, max_ts] without decompressing it. */

@@ -157,6 +157,18 @@ off=$(grep -o '"wall_offset_ns":-\?[0-9]*' "$T/crash.json" | cut -d: -f2)
 lag=$(( (KILLED - off - last) / 1000000 ))
 [ "$lag" -le 1500 ] && ok "kill -9: the trace ends ${lag} ms before the kill (<= one flush interval + the gap between runs)" || bad "kill -9: trace ends ${lag} ms before the kill"
 
+# 5. a policy reloaded while recording: replay reports the one in force at the end
+cp policies/audit-first.yaml "$T/policy.yaml"
+start_daemon --record "$T/pol" -c "$T/policy.yaml" && ok "privmemd -c POLICY --record" || bad "privmemd with a policy"
+"$B/privmem" replay "$T/pol" --json 2>/dev/null | grep -q '"policy":"# Audit-first' && ok "trace header: the policy text" || bad "policy not in the trace header"
+sed -i 's/^mode: audit/mode: off/' "$T/policy.yaml"
+kill -HUP "$DPID"
+for _ in $(seq 40); do grep -q "policy reloaded" "$T/privmemd.log" && break; sleep 0.05; done
+sleep 1.1
+"$B/privmem" replay "$T/pol" --json >"$T/pol.json" 2>/dev/null
+grep -q 'mode: off' "$T/pol.json" && ok "policy reload recorded: replay shows the new text" || bad "policy reload not in the trace: $(grep -o '"policy":"[^"]\{0,80\}' "$T/pol.json")"
+stop_daemon || bad "policy daemon exit"
+
 # 4. rotation: size and count limits; each file stands alone
 start_daemon --record "$T/rot" --record-size 1K --record-files 3 && ok "privmemd --record-size 1K --record-files 3" || bad "rotation daemon"
 for i in 1 2 3 4 5; do

@@ -31,7 +31,8 @@ struct buf {
 struct seen {
 	struct pm_event *ev;
 	size_t n, cap;
-	unsigned kstats, lost, vminfo, gone, hits;
+	unsigned kstats, lost, vminfo, gone, hits, policy;
+	char last_policy[64];
 	uint64_t last_lost;
 	char warn[16][256];
 	unsigned nwarn;
@@ -91,6 +92,15 @@ static void on_hits(void *ctx, const uint64_t *hits, unsigned n)
 		s->hits++;
 }
 
+static void on_policy(void *ctx, uint64_t ts, const char *text, size_t len)
+{
+	struct seen *s = ctx;
+
+	(void)ts;
+	s->policy++;
+	snprintf(s->last_policy, sizeof(s->last_policy), "%.*s", (int)len, text);
+}
+
 static void on_warn(void *ctx, const char *msg)
 {
 	struct seen *s = ctx;
@@ -102,7 +112,7 @@ static void on_warn(void *ctx, const char *msg)
 
 static const struct pm_trace_ops ops = {
 	.event = on_event, .kstats = on_kstats, .lost = on_lost, .vminfo = on_vminfo,
-	.vm_gone = on_gone, .hook_hits = on_hits, .warn = on_warn,
+	.vm_gone = on_gone, .hook_hits = on_hits, .policy = on_policy, .warn = on_warn,
 };
 
 static char tmpl[64];
@@ -270,6 +280,7 @@ static void round_trip_all_fields(void **state)
 			pm_tw_vminfo(w, e.vm, 42, 9, e.ts, "qemu-system-x86", "/machine.slice/vm-1.scope");
 			pm_tw_vm_gone(w, e.vm, e.ts);
 			pm_tw_hook_hits(w, hits, 2);
+			pm_tw_policy(w, e.ts, i < 100000 ? "mode: audit\n" : "mode: enforce\n");
 		}
 		if (i % 77777 == 0)
 			pm_tw_flush(w);
@@ -297,6 +308,8 @@ static void round_trip_all_fields(void **state)
 	assert_int_equal(s.vminfo, 4);
 	assert_int_equal(s.gone, 4);
 	assert_int_equal(s.hits, 4);
+	assert_int_equal(s.policy, 4);
+	assert_string_equal(s.last_policy, "mode: enforce\n");
 	free(evs);
 	free(s.ev);
 	free(b.p);
@@ -479,7 +492,7 @@ static void header_errors(void **state)
 	assert_non_null(strstr(msg, "truncated header"));
 	b.p[8] = 2;	/* major 2 */
 	assert_int_equal(read_mem(&b, &s, NULL, msg, sizeof(msg)), -EPROTONOSUPPORT);
-	assert_non_null(strstr(msg, "version 2.0 is not supported"));
+	assert_non_null(strstr(msg, "trace format version 2.1 is not supported"));
 	b.p[8] = PM_TRACE_MAJOR;
 	b.p[PM_TRACE_HDR_FIXED + 7] ^= 1;	/* inside the host name */
 	assert_int_equal(read_mem(&b, &s, NULL, msg, sizeof(msg)), -EINVAL);
