@@ -376,6 +376,12 @@ static void vm_sub(struct pm_vm *a, const struct pm_vm *b)
 	a->discard_errors = sub(a->discard_errors, b->discard_errors);
 	a->denied = sub(a->denied, b->denied);
 	a->would_deny = sub(a->would_deny, b->would_deny);
+	for (int w = 0; w < 2; w++) {
+		for (int i = 0; i < 4; i++)
+			a->deny_reason[w][i] = sub(a->deny_reason[w][i], b->deny_reason[w][i]);
+		for (int i = 0; i < PM_RULE_SLOTS; i++)
+			a->deny_rule[w][i] = sub(a->deny_rule[w][i], b->deny_rule[w][i]);
+	}
 	a->resumes = sub(a->resumes, b->resumes);
 	hist_sub(&a->resume_lat, &b->resume_lat);
 	hist_sub(&a->decide_lat, &b->decide_lat);
