@@ -243,3 +243,9 @@ BENCH_TRACE := $(O)/replaybench $(O)/tracegen
 $(O)/replaybench: tests/bench/replaybench.c $(TRACE_OBJS) $(LIB_OBJS)
 	$(CC) $(CFLAGS) -Isrc $(filter %.c %.o,$^) -o $@ $(LDLIBS_JSON) -lz
 bench: $(BENCH_TRACE) $(TRACE_TOOLS)
+
+# replay --policy: what a policy would have denied (src/whatif.c, decide.h)
+$(O)/privmem: $(O)/whatif.o
+$(O)/static/privmem: src/whatif.c
+$(O)/asan/privmem-trace: src/whatif.c src/policy.c
+$(O)/asan/privmem-trace: LDLIBS_JSON += $(LDLIBS_YAML)

@@ -25,6 +25,8 @@
 #include "export.h"
 #include "recorder.h"
 #include "replay.h"
+#include "whatif.h"
+#include "policy.h"
 #include "util.h"
 #include "vmstate.h"
 
@@ -203,6 +205,7 @@ struct read_args {
 	unsigned nfiles;
 	const char *vm;
 	const char *from, *to;
+	const char *policy;		/* replay --policy: what-if */
 	bool window;
 	uint64_t from_ns, to_ns;
 };
@@ -353,7 +356,8 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 }
 
 static const char replay_usage[] =
-	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--json]\n"
+	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--policy FILE] [--json]\n"
+	"--policy: what would this policy have denied? (every attempt re-decided, as in audit mode)\n"
 	"T: N[ns|us|ms|s|m|h] after the first record, -N before the last, or YYYY-MM-DDTHH:MM:SS[.frac]Z\n";
 
 static int parse_read_args(int argc, char **argv, struct read_args *a, const char **format, const char **out,
@@ -365,6 +369,7 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 		{ "to", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -385,6 +390,11 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 			if (!out)
 				goto bad;
 			*out = optarg;
+			break;
+		case 'P':
+			if (format)	/* export has no what-if */
+				goto bad;
+			a->policy = optarg;
 			break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: goto bad;
@@ -412,6 +422,8 @@ int pm_cmd_replay(int argc, char **argv)
 {
 	struct read_args a = { 0 };
 	struct pm_replay r;
+	struct pm_policy *pol = NULL;
+	struct pm_whatif wi = { 0 };
 	char msg[512];
 	int rc, readable = 0;
 	bool any_vm = false;
@@ -422,11 +434,22 @@ int pm_cmd_replay(int argc, char **argv)
 	rc = resolve_window(&a);
 	if (rc)
 		goto out;
+	if (a.policy && pm_policy_load(a.policy, &pol, msg, sizeof(msg))) {
+		t_err("%s", msg);
+		rc = 2;
+		goto out;
+	}
 	pm_replay_init(&r);
 	r.window = a.window;
 	r.from_ns = a.from_ns;
 	r.to_ns = a.to_ns;
 	r.warn = t_warn;
+	if (pol) {
+		pm_whatif_init(&wi, pol, a.policy);
+		wi.from_ns = a.from_ns;
+		r.pre_event = pm_whatif_event;
+		r.pre_ctx = &wi;
+	}
 	for (unsigned i = 0; i < a.nfiles; i++) {
 		int err = pm_replay_file(&r, a.files[i], msg, sizeof(msg));
 
@@ -464,15 +487,22 @@ int pm_cmd_replay(int argc, char **argv)
 	if (pm_cli_json()) {
 		json_object *o = pm_replay_json(&r, a.vm);
 
+		if (pol)
+			json_object_object_add(o, "what_if", pm_whatif_json(&wi, &r, a.vm));
+
 		puts(json_object_to_json_string_ext(o, pm_cli_pretty() ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
 		print_replay_plain(&r, &a);
+		if (pol)
+			pm_whatif_print(&wi, &r, a.vm);
 	}
 	rc = r.skipped ? PM_EXIT_PARTIAL : 0;
 done:
 	pm_replay_free(&r);
+	pm_whatif_free(&wi);
 out:
+	pm_policy_free(pol);
 	free_files(a.files, a.nfiles);
 	return rc;
 }

@@ -157,6 +157,8 @@ static void on_event(void *ctx, const struct pm_event *e)
 		return;
 	if (in_base(r, e->ts))
 		pm_state_apply(&r->base, e);
+	if (r->pre_event)
+		r->pre_event(r->pre_ctx, pm_state_find(&r->st, e->vm), e);
 	vm = pm_state_apply(&r->st, e);
 	if (!vm || in_base(r, e->ts))
 		return;

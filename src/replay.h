@@ -44,6 +44,10 @@ struct pm_replay {
 	struct pm_tl *tl;		/* per-VM timelines, open addressing by id */
 	size_t tl_cap, tl_n;
 
+	/* called for each event before it is booked (vm: its books so far, or NULL) */
+	void (*pre_event)(void *ctx, const struct pm_vm *vm, const struct pm_event *e);
+	void *pre_ctx;
+
 	/* warnings: "FILE: offset N: ..." lines */
 	void (*warn)(void *ctx, const char *file, const char *msg);
 	void *warn_ctx;

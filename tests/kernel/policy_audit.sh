@@ -37,6 +37,7 @@ vmrun() { # name args...
 pid() { "$B/jpath" "$T/$1.json" pid; }
 vm() { "$B/jpath" "$T/vms.json" "vms.@pid=$(pid "$1").$2"; }
 
+printf 'mode: audit\nbogus: 1\n' >"$T/bad.yaml"
 cat >"$T/p.yaml" <<'Y'
 mode: audit
 defaults:
@@ -109,6 +110,40 @@ eq "enforce without LSM: denied" "$(vm enf denied)" 0
 "$B/privmem" -s "$SOCK" status >"$T/st.txt"
 grep -q 'ENFORCEMENT UNAVAILABLE' "$T/st.txt" && ok "status shows it" || bad "status: $(head -5 "$T/st.txt")"
 stop
+
+# 7. What-if: record a run under audit mode live, replay the trace under
+#    the same policy: replay's decide() must flag exactly what the live one did.
+cp "$T/good.yaml" "$T/w.yaml"
+"$B/privmemd" -s "$SOCK" -c "$T/w.yaml" --record "$T/rec" >"$T/d.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do grep -q ready "$T/d.log" && break; sleep 0.05; done
+vmrun w1 --requests 10 --size 2097152 --dir shared --start-delay-ms 300
+vmrun w2 --requests 10 --size 131072 --dir private --start-delay-ms 300
+vmrun w3 --seed 5 --requests 30 --start-delay-ms 300
+stop
+"$B/privmem" --json replay "$T/rec" --policy "$T/w.yaml" >"$T/wi.json"; rc=$?
+eq "replay --policy: exit" $rc 0
+for n in w1 w2 w3; do
+	p=$(pid $n)
+	live=$("$B/jpath" "$T/wi.json" "vms.@pid=$p.would_deny")
+	eq "what-if $n: would_deny = live" "$("$B/jpath" "$T/wi.json" "what_if.vms.@pid=$p.would_deny")" "$live"
+	eq "what-if $n: by reason = live" "$("$B/jpath" "$T/wi.json" "what_if.vms.@pid=$p.by_reason")" \
+		"$("$B/jpath" "$T/wi.json" "vms.@pid=$p.denials.would_deny.by_reason")"
+	eq "what-if $n: by rule = live" "$("$B/jpath" "$T/wi.json" "what_if.vms.@pid=$p.by_rule")" \
+		"$("$B/jpath" "$T/wi.json" "vms.@pid=$p.denials.would_deny.by_rule")"
+done
+eq "what-if w1: 6 of 10 (burst)" "$("$B/jpath" "$T/wi.json" "what_if.vms.@pid=$(pid w1).would_deny")" 6
+eq "what-if w2: 10 of 10 (max_request)" "$("$B/jpath" "$T/wi.json" "what_if.vms.@pid=$(pid w2).would_deny")" 10
+# another policy: what it would have denied, never what happened
+printf 'mode: enforce\ndefaults:\n  to_shared: {max_request: 64KiB}\n  to_private: {max_request: 64KiB}\n' >"$T/strict.yaml"
+"$B/privmem" --json replay "$T/rec" --policy "$T/strict.yaml" >"$T/wi2.json"
+eq "what-if strict: w1 all 10" "$("$B/jpath" "$T/wi2.json" "what_if.vms.@pid=$(pid w1).would_deny")" 10
+eq "what-if strict: w2 all 10" "$("$B/jpath" "$T/wi2.json" "what_if.vms.@pid=$(pid w2).would_deny")" 10
+eq "what-if strict: denial list" "$("$B/jpath" "$T/wi2.json" "what_if.denials.0.reason")" max_request
+"$B/privmem" replay "$T/rec" --policy "$T/bad.yaml" 2>"$T/e" >/dev/null; rc=$?
+eq "replay --policy bad file: exit" $rc 2
+"$B/privmem" replay "$T/rec" --policy "$T/strict.yaml" >"$T/wi.txt"
+grep -q 'what if .*strict.yaml' "$T/wi.txt" && ok "what-if text summary" || bad "what-if text: $(tail -5 "$T/wi.txt")"
 
 # 6. A bad policy at start: one line with file:line:column, exit 2.
 printf 'mode: audit\nbogus: 1\n' >"$T/bad.yaml"
