@@ -91,6 +91,18 @@ struct {
 	__type(value, struct call_args);
 } inflight SEC(".maps");
 
+/*
+ * The ioctl in flight, per task: at sys_exit a task that never made a KVM
+ * ioctl has no storage, which is the cheapest "no" there is (every ioctl of
+ * every process passes there). cmd 0: nothing in flight.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct call_args);
+} ioctl_inflight SEC(".maps");
+
 /* VMM processes, so process exit can report their VMs gone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -432,7 +444,6 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *task;
 	struct call_args ca = {};
 	void *data;
-	__u32 tid;
 
 	if (cmd == PM_KVM_RUN) {
 		emit_resume();
@@ -442,7 +453,6 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	hook_hit(PM_HOOK_IOCTL_TP);
 	task = bpf_get_current_task_btf();
-	tid = (__u32)bpf_get_current_pid_tgid();
 	ca.cmd = cmd;
 	if (cmd == PM_KVM_CREATE_VM) {
 		if (!is_kvm_file(fd_file(task, ctx->args[0]), kvm_dev_ioctl_addr))
@@ -469,7 +479,13 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 			ca.attrs = g.flags;
 		}
 	}
-	bpf_map_update_elem(&inflight, &tid, &ca, BPF_ANY);
+	{
+		struct call_args *slot = bpf_task_storage_get(&ioctl_inflight, task, NULL,
+							      BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (slot)
+			*slot = ca;
+	}
 	return 0;
 }
 
@@ -507,17 +523,12 @@ SEC("tracepoint/syscalls/sys_exit_ioctl")
 int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_args *ca;
+	struct call_args *ca = bpf_task_storage_get(&ioctl_inflight, task, NULL, 0);
 	struct pm_event *e;
 	__s64 ret = ctx->ret;
 
-	/* Most ioctls on the system end here, before any map lookup. */
-	if (!interesting_cmd((__u32)BPF_CORE_READ(regs, si)))
-		return 0;
-	ca = bpf_map_lookup_elem(&inflight, &tid);
-	if (!ca)
+	/* Most ioctls on the system end here: their task has no storage. */
+	if (!ca || !ca->cmd)
 		return 0;
 	if (ca->cmd == PM_KVM_SET_MEMORY_ATTRIBUTES) {
 		emit_decide(ca, ret, PM_F_SYSCALL_TP);
@@ -538,7 +549,7 @@ int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 			ev_submit(e);
 		}
 	}
-	bpf_map_delete_elem(&inflight, &tid);
+	ca->cmd = 0;
 	return 0;
 }
 

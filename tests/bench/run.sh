@@ -36,6 +36,11 @@ run_mode() {
 }
 
 echo "# privmem bench on $(uname -r), $(nproc) CPUs, $(date -u +%F)"
+# a privmem left running would tax the "bare" runs too: refuse to measure then
+if bpftool prog show 2>/dev/null | grep -q ' name pm_'; then
+	echo "bench: privmem BPF programs are already loaded (a privmemd running?): stop them first" >&2
+	exit 1
+fi
 for what in exits getppid ioctl; do
 	for mode in bare tp nosys; do : >"$T/$what.$mode"; done
 	for _ in $(seq "$ROUNDS"); do
@@ -59,6 +64,9 @@ echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slowe
 echo
 echo "## ingest"
 "$B/ingest" 2
+
+# BENCH_HOST_ONLY=1 stops here (the capture overheads above)
+[ "${BENCH_HOST_ONLY:-0}" = 1 ] && exit 0
 
 # trace: bytes per event and replay speed against trace-cmd and perf
 echo
