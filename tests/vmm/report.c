@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -174,6 +175,7 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 		      bool durable)
 {
 	char tmp[4096];
+	struct stat st;
 	FILE *f;
 
 	if (!o->json || !strcmp(o->json, "-")) {
@@ -183,6 +185,16 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 			return -1;
 		}
 		return 0;
+	}
+	/* a device or fifo (--json /dev/null) is written, never renamed over */
+	if (stat(o->json, &st) == 0 && !S_ISREG(st.st_mode)) {
+		f = fopen(o->json, "w");
+		if (!f) {
+			fprintf(stderr, "testvmm: %s: %s\n", o->json, strerror(errno));
+			return -1;
+		}
+		put_truth(f, o, vm, t);
+		return fclose(f) ? -1 : 0;
 	}
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", o->json, (int)getpid()) >= sizeof(tmp)) {
 		fprintf(stderr, "testvmm: %s: name too long\n", o->json);
