@@ -30,6 +30,8 @@ const volatile __u64 kvm_dev_ioctl_addr;
 const volatile __u64 kvm_vm_ioctl_addr;
 const volatile __u64 kvm_vcpu_ioctl_addr;
 const volatile __u64 kvm_gmem_fallocate_addr;
+/* Count every exit per VM and reason; off, only request exits cost anything. */
+const volatile bool count_exits = true;
 /* Wake the reader once this much is queued (or on its poll timeout). */
 const volatile __u64 wake_bytes = 64 * 1024;
 
@@ -366,6 +368,9 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 	struct kvm_vcpu *vcpu;
 	__u64 fd;
 
+	/* lean mode: the tracepoint's own reason says whether the guest asked anything */
+	if (!count_exits && reason != PM_KVM_EXIT_HYPERCALL && reason != PM_KVM_EXIT_MEMORY_FAULT)
+		return 0;
 	if (regs->orig_ax != NR_ioctl || regs->si != PM_KVM_RUN)
 		return 0;
 	fd = regs->di;

@@ -475,6 +475,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->kvm_vm_ioctl_addr = ks[1].addr;
 		c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
 		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
+		c->skel->rodata->count_exits = !o->no_exit_stats;
 		probe(c, o, ks, pass ? refused : NULL);
 		if (c->pin && live(c, PM_HOOK_LSM))
 			pin_paths(c);

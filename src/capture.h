@@ -15,6 +15,7 @@ typedef void (*pm_event_fn)(void *ctx, const struct pm_event *e);
 
 struct pm_capture_opts {
 	bool no_syscall_hooks;	/* refuse hooks that tax every process */
+	bool no_exit_stats;	/* skip per-VM exit counts: only request exits run the hook's body */
 	/*
 	 * Keep enforcement across restarts: pin the LSM link and the maps it
 	 * uses under pin_dir, and adopt them when found. unpin_stale (the

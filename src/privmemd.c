@@ -47,6 +47,7 @@ static const char usage[] =
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"      --no-exit-stats     no per-VM exit counts: the exit hook works only on request exits\n"
 	"      --record DIR        flight recorder: trace files in DIR (privmem-trace(5))\n"
 	"      --record-size BYTES start a new file past this size (default 64M; K/M/G)\n"
 	"      --record-files N    keep the newest N files (default 8)\n"
@@ -358,6 +359,7 @@ int main(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
+		{ "no-exit-stats", no_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "record", required_argument, NULL, 'R' },
 		{ "record-size", required_argument, NULL, 'Z' },
@@ -377,6 +379,7 @@ int main(int argc, char **argv)
 		case 'c': d.policy_path = optarg; break;
 		case 's': d.sock_path = optarg; break;
 		case 'S': co.no_syscall_hooks = true; break;
+		case 'E': co.no_exit_stats = true; break;
 		case 'v': d.verbose = true; break;
 		case 'R': case 'Z': case 'N': if (rec_option(&d, c, optarg)) return 2; break;
 		case 'M': d.metrics_addr = optarg; break;

@@ -20,12 +20,13 @@ daemon_on() {
 }
 daemon_off() { kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=; }
 
-# mode: bare | tp (default hooks: syscall tracepoints on kernels without fexit) | nosys
+# mode: bare | tp (default hooks: syscall tracepoints on kernels without fexit) | nosys | lean
 run_mode() {
 	local mode=$1 what=$2
 	case $mode in
 	tp) daemon_on ;;
 	nosys) daemon_on --no-syscall-hooks ;;
+	lean) daemon_on --no-syscall-hooks --no-exit-stats ;;
 	esac
 	case $what in
 	exits) "$B/testvmm" --requests 0 --exits 200000 --json - 2>/dev/null | grep -o '"exit_loop":{[^}]*}' | field ns ;;
@@ -42,22 +43,22 @@ if bpftool prog show 2>/dev/null | grep -q ' name pm_'; then
 	exit 1
 fi
 for what in exits getppid ioctl; do
-	for mode in bare tp nosys; do : >"$T/$what.$mode"; done
+	for mode in bare tp nosys lean; do : >"$T/$what.$mode"; done
 	for _ in $(seq "$ROUNDS"); do
-		for mode in bare tp nosys; do run_mode $mode $what >>"$T/$what.$mode"; done
+		for mode in bare tp nosys lean; do run_mode $mode $what >>"$T/$what.$mode"; done
 	done
 done
-printf '\n| workload | bare | privmemd (syscall tp) | ratio | privmemd --no-syscall-hooks | ratio |\n|---|---|---|---|---|---|\n'
+printf '\n| workload | bare | privmemd (syscall tp) | ratio | --no-syscall-hooks | ratio | --no-syscall-hooks --no-exit-stats | ratio |\n|---|---|---|---|---|---|---|---|\n'
 for what in exits getppid ioctl; do
-	b=$(median <"$T/$what.bare"); t=$(median <"$T/$what.tp"); n=$(median <"$T/$what.nosys")
+	b=$(median <"$T/$what.bare"); t=$(median <"$T/$what.tp"); n=$(median <"$T/$what.nosys"); l=$(median <"$T/$what.lean")
 	case $what in
 	exits) unit="ns per 200k exits"; label="testvmm port-I/O exit loop" ;;
 	getppid) unit="ns/call"; label="getppid() loop, non-VMM" ;;
 	ioctl) unit="ns/call"; label="ioctl(FIONREAD) loop, non-VMM" ;;
 	esac
 	# ratio = baseline speed / attached speed expressed as attached throughput relative to bare
-	awk -v l="$label" -v u="$unit" -v b="$b" -v t="$t" -v n="$n" 'BEGIN {
-		printf "| %s (%s) | %.0f | %.0f | %.3fx | %.0f | %.3fx |\n", l, u, b, t, b / t, n, b / n }'
+	awk -v l="$label" -v u="$unit" -v b="$b" -v t="$t" -v n="$n" -v e="$l" 'BEGIN {
+		printf "| %s (%s) | %.0f | %.0f | %.3fx | %.0f | %.3fx | %.0f | %.3fx |\n", l, u, b, t, b / t, n, b / n, e, b / e }'
 done
 echo
 echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slower). Medians of $ROUNDS alternating rounds."

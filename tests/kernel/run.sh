@@ -109,6 +109,22 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$B/privmemd" -s "$T/x.sock" 
 "$B/sockjunk" "$SOCK" && ok "junk clients answered or dropped" || bad "junk clients"
 "$B/privmem" -s "$SOCK" status >/dev/null && ok "daemon alive after junk clients" || bad "daemon after junk"
 
+# lean mode (--no-exit-stats): requests still seen exactly, no exit counts
+"$B/privmemd" -s "$T/lean.sock" --no-exit-stats >"$T/lean.log" 2>&1 &
+LPID=$!
+for _ in $(seq 100); do grep -q ready "$T/lean.log" && break; sleep 0.05; done
+"$B/testvmm" --seed 9 --requests 5 --faults 3 --json "$T/gt9.json" >/dev/null 2>&1
+sleep 0.3
+"$B/privmem" -s "$T/lean.sock" vms --json >"$T/lean.json"
+P9=$("$B/jpath" "$T/gt9.json" pid)
+[ "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.requests.memory_fault")" = 3 ] && ok "lean: 3 memory-fault requests" ||
+	bad "lean: faults $("$B/jpath" "$T/lean.json" "vms.@pid=$P9.requests")"
+[ "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits.39")" = 3 ] && ok "lean: request exits still counted" ||
+	bad "lean: exits $("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits")"
+[ -z "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits.2")" ] && ok "lean: other exits not counted" ||
+	bad "lean: io exits counted"
+kill "$LPID"; wait "$LPID" 2>/dev/null
+
 # clean shutdown
 kill -TERM "$DPID"
 wait "$DPID"; rc=$?
