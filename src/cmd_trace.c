@@ -246,19 +246,6 @@ static int resolve_window(struct read_args *a)
 
 /* ---------------------------------------------------------------- replay */
 
-static void fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, unit[u]);
-}
-
 static void print_vm_line(const struct pm_vm *vm)
 {
 	char guest[16], tp[16], ts[16], nb[16];
@@ -266,9 +253,9 @@ static void print_vm_line(const struct pm_vm *vm)
 	const struct pm_dir_stats *p = &vm->dir[PM_TO_PRIVATE], *s = &vm->dir[PM_TO_SHARED];
 	bool errs = false;
 
-	fmt_bytes(guest, sizeof(guest), g);
-	fmt_bytes(tp, sizeof(tp), p->bytes);
-	fmt_bytes(ts, sizeof(ts), s->bytes);
+	pm_fmt_bytes(guest, sizeof(guest), g);
+	pm_fmt_bytes(tp, sizeof(tp), p->bytes);
+	pm_fmt_bytes(ts, sizeof(ts), s->bytes);
 	printf("%016" PRIx64 " %7u %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
 	       vm->id, vm->pid, vm->comm, vm->destroyed ? "destroyed" : "running", guest,
@@ -318,9 +305,9 @@ static void print_timeline(struct pm_replay *r, const struct pm_vm *vm)
 		}
 		pm_replay_wall(r, s.sec * 1000000000ull - (uint64_t)r->info.wall_offset_ns, wall, sizeof(wall));
 		strcpy(wall + 19, "Z");	/* whole seconds */
-		fmt_bytes(a, sizeof(a), s.to_private_bytes);
-		fmt_bytes(b, sizeof(b), s.to_shared_bytes);
-		fmt_bytes(c, sizeof(c), s.discard_bytes);
+		pm_fmt_bytes(a, sizeof(a), s.to_private_bytes);
+		pm_fmt_bytes(b, sizeof(b), s.to_shared_bytes);
+		pm_fmt_bytes(c, sizeof(c), s.discard_bytes);
 		printf("%-24s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10s %10s %8" PRIu64 " %10s %6" PRIu64 "\n",
 		       wall, s.events, s.requests, s.attempts, s.errors, a, b, s.discards, c, s.denied);
 	}

@@ -102,19 +102,6 @@ static void print_json(json_object *o)
 	puts(json_object_to_json_string_ext(o, env.pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
 }
 
-static void fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, unit[u]);
-}
-
 static void print_hooks_plain(json_object *hooks)
 {
 	printf("%-26s %-12s %-8s %s\n", "HOOK", "STATE", "HITS", "NOTE");
@@ -215,9 +202,9 @@ static void print_vm_plain(json_object *vm)
 	uint64_t g = u64_at(vm, "guest_bytes");
 	json_object *errs;
 
-	fmt_bytes(guest, sizeof(guest), g);
-	fmt_bytes(tp, sizeof(tp), u64_at(vm, "to_private.bytes"));
-	fmt_bytes(ts, sizeof(ts), u64_at(vm, "to_shared.bytes"));
+	pm_fmt_bytes(guest, sizeof(guest), g);
+	pm_fmt_bytes(tp, sizeof(tp), u64_at(vm, "to_private.bytes"));
+	pm_fmt_bytes(ts, sizeof(ts), u64_at(vm, "to_shared.bytes"));
 	printf("%-16s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
 	       str_at(vm, "id"), u64_at(vm, "pid"), str_at(vm, "comm"), str_at(vm, "state"), guest,

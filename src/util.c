@@ -118,3 +118,16 @@ int pm_cgroup_path_by_id(uint64_t id, char *buf, size_t len)
 	root_len = strlen(mnt);
 	return nftw(mnt, match_ino, 16, FTW_PHYS) == 1 ? 0 : -ENOENT;
 }
+
+void pm_fmt_bytes(char *buf, size_t len, uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, unit[u]);
+}
