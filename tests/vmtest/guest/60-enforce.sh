@@ -114,6 +114,26 @@ eq off_vmm_no_eperm "$(gt off attr_errors.EPERM)" 0
 eq off_nothing "$(pm off would_deny)/$(pm off denied)" 0/0
 stop
 
+# 5b. a timed rate: what gets through is held to the bucket's bound,
+#     burst + rate x elapsed (+ one request in flight), and the burst is
+#     never refused
+cat >$T/rate.yaml <<'Y'
+mode: enforce
+defaults:
+  to_shared: {rate: 16MiB/s, burst: 1MiB}
+Y
+start $T/rate.yaml || exit 1
+vmrun rate --swprot --requests 400 --size 65536 --dir shared --start-delay-ms 300
+att=$(gt rate to_shared.attempts); eperm=$(gt rate attr_errors.EPERM); ns=$(gt rate run_ns)
+ok=$((att - eperm))
+eq rate_denied_equals_vmm_eperm "$(pm rate denied)" "$eperm"
+bound=$(awk -v ns="$ns" 'BEGIN { printf "%d", 1048576 + 16777216 * ns / 1e9 + 65536 }')
+vt_info "rate: $ok of $att allowed ($((ok * 65536)) bytes) in $ns ns; bound $bound bytes"
+[ $((ok * 65536)) -le "$bound" ] && vt_pass rate_within_bucket_bound || vt_fail rate_within_bucket_bound "$((ok * 65536)) > $bound"
+[ $((ok * 65536)) -ge 1048576 ] && vt_pass rate_burst_allowed || vt_fail rate_burst_allowed "only $ok allowed"
+[ "$eperm" -gt 0 ] && vt_pass rate_some_denied || vt_fail rate_some_denied "nothing denied in $ns ns"
+stop
+
 # 6. privmemd without a policy removes what was pinned: no enforcement left
 privmemd -s $S >$T/d2.log 2>&1 &
 P=$!
