@@ -249,3 +249,13 @@ $(O)/privmem: $(O)/whatif.o
 $(O)/static/privmem: src/whatif.c
 $(O)/asan/privmem-trace: src/whatif.c src/policy.c
 $(O)/asan/privmem-trace: LDLIBS_JSON += $(LDLIBS_YAML)
+
+# the systemd unit, alert rules and example policies
+install: install-dist
+.PHONY: install-dist
+install-dist:
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/privmem/policies \
+		$(DESTDIR)$(PREFIX)/share/privmem/prometheus
+	install -m 0644 dist/privmemd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 policies/*.yaml policies/*.json $(DESTDIR)$(PREFIX)/share/privmem/policies/
+	install -m 0644 dist/prometheus/*.yml $(DESTDIR)$(PREFIX)/share/privmem/prometheus/
