@@ -104,7 +104,8 @@ json_object *pm_dpolicy_status(const struct pm_dpolicy *dp, struct pm_capture *c
 	uint32_t mode = dp->policy ? dp->policy->mode : PM_MODE_OFF;
 
 	json_object_object_add(o, "file", json_object_new_string(dp->path));
-	json_object_object_add(o, "mode", json_object_new_string(pm_mode_name(mode)));
+	/* "none", as /metrics says: no policy is not the same as a policy in mode off */
+	json_object_object_add(o, "mode", json_object_new_string(dp->policy ? pm_mode_name(mode) : "none"));
 	json_object_object_add(o, "rules", json_object_new_int(dp->policy ? (int)dp->policy->nrules : 0));
 	/* enforce without a live LSM only reports: say so rather than claim it */
 	json_object_object_add(o, "enforcing",
