@@ -45,6 +45,8 @@ $(O):
 $(O)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(wildcard bpf/*.h) | $(O)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# keep the objects: make would delete them as intermediates (after the test tally)
+.SECONDARY: $(BPF_OBJS) $(O)/decide.bpf.o
 $(O)/%.skel.h: $(O)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@
 
