@@ -594,7 +594,13 @@ static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, i
 	}
 
 	/* recent denials: only what the source reports, never made up */
-	crt_put(y++, 0, CRT_HEAD, "RECENT DENIALS", width);
+	/* with a list, the counts by reason and rule share the title line */
+	if (v->has_denial_log && v->deny_detail[0]) {
+		snprintf(b, sizeof(b), "RECENT DENIALS  %s", v->deny_detail);
+		crt_put(y++, 0, CRT_HEAD, b, width);
+	} else {
+		crt_put(y++, 0, CRT_HEAD, "RECENT DENIALS", width);
+	}
 	if (!v->has_denial_log) {
 		/* the daemon counts them (by reason and rule) but lists none */
 		if (v->deny_detail[0])

@@ -126,6 +126,31 @@ static json_object *json_denials(const struct pm_vm *vm)
 	return o;
 }
 
+/* The last PM_RECENT_DENIALS denials and would-denials, oldest first. */
+static json_object *json_recent_denials(const struct pm_vm *vm)
+{
+	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
+	json_object *a = json_object_new_array();
+	uint64_t n = vm->denials_total < PM_RECENT_DENIALS ? vm->denials_total : PM_RECENT_DENIALS;
+	char rule[16];
+
+	for (uint64_t i = vm->denials_total - n; i < vm->denials_total; i++) {
+		const struct pm_recent_denial *d = &vm->recent_denials[i % PM_RECENT_DENIALS];
+		json_object *o = json_object_new_object();
+
+		snprintf(rule, sizeof(rule), "%u", d->rule);
+		add_u64(o, "ts", d->ts);
+		json_object_object_add(o, "dir", json_object_new_string(pm_dir_name(d->dir)));
+		add_u64(o, "gpa", d->gpa);
+		add_u64(o, "size", d->size);
+		json_object_object_add(o, "reason", json_object_new_string(reason[d->verdict & 3]));
+		json_object_object_add(o, "rule", json_object_new_string(rule));
+		json_object_object_add(o, "would_deny", json_object_new_boolean(d->would));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 json_object *pm_json_vm(const struct pm_vm *vm)
 {
 	json_object *o = json_object_new_object(), *req, *err;
@@ -158,6 +183,7 @@ json_object *pm_json_vm(const struct pm_vm *vm)
 	add_u64(o, "denied", vm->denied);
 	add_u64(o, "would_deny", vm->would_deny);
 	json_object_object_add(o, "denials", json_denials(vm));
+	json_object_object_add(o, "recent_denials", json_recent_denials(vm));
 	add_u64(o, "resumes", vm->resumes);
 	json_object_object_add(o, "resume_latency", json_latency(&vm->resume_lat));
 	json_object_object_add(o, "decide_latency", json_latency(&vm->decide_lat));

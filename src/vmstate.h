@@ -29,6 +29,14 @@ struct pm_recent_req {
 	int32_t vcpu;
 };
 
+#define PM_RECENT_DENIALS 16	/* recent denials and would-denials kept per VM */
+
+struct pm_recent_denial {
+	uint64_t ts, gpa, size;
+	uint32_t rule;
+	uint8_t verdict, dir, would;
+};
+
 struct pm_pending {
 	uint32_t tid;
 	bool decided;
@@ -57,6 +65,8 @@ struct pm_vm {
 	/* [0] denied, [1] would_deny; by enum pm_verdict and by rule id (last slot: the rest) */
 	uint64_t deny_reason[2][4];
 	uint64_t deny_rule[2][PM_RULE_SLOTS];
+	struct pm_recent_denial recent_denials[PM_RECENT_DENIALS];
+	uint64_t denials_total;
 	uint64_t resumes;
 	struct pm_hist resume_lat;	/* request -> next KVM_RUN, ns */
 	struct pm_hist decide_lat;	/* request -> KVM_SET_MEMORY_ATTRIBUTES, ns */

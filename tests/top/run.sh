@@ -93,6 +93,8 @@ wd=$(jq '[.vms[].would_deny] | add' "$T/vms.json")
 screen | grep -qE "denied/would 0/$wd" && ok "header: host denials 0/$wd, as privmem vms" || bad "header denials: $(screen | sed -n 2p)"
 keys / ; $TM send-keys -t top -l "$P10"; keys Enter; keys Enter
 screen | grep -q 'would-deny: max_request=6 rule 0=6' && ok "detail: would-deny by reason and rule" || bad "detail denials: $(screen | tail -3)"
+screen | grep -qE 'would-deny to_shared gpa 0x[0-9a-f]+ 2M rule 0' && ok "detail: the latest would-denials listed" ||
+	bad "detail denial list: $(screen | tail -3)"
 keys Escape; keys / ; keys Escape
 kill "$V10"; wait "$V10" 2>/dev/null; V10=
 

@@ -179,6 +179,36 @@ static void id_reused_after_destroy(void **state)
 	pm_state_free(&s);
 }
 
+static void recent_denials_ring(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+	struct pm_vm *vm;
+
+	(void)state;
+	pm_state_init(&s);
+	for (int i = 0; i < 20; i++) {
+		e = ev(4, i & 1 ? PM_EV_DENY : PM_EV_WOULD_DENY, 1, 100 + i);
+		e.dir = PM_TO_SHARED;
+		e.addr = 0x1000 * i;
+		e.size = 2 << 20;
+		e.source = 2;	/* max_request */
+		e.aux = 3;
+		pm_state_apply(&s, &e);
+	}
+	vm = pm_state_find(&s, 4);
+	assert_int_equal(vm->denials_total, 20);
+	assert_int_equal(vm->denied, 10);
+	assert_int_equal(vm->would_deny, 10);
+	/* the oldest kept is the 5th (index 4), in slot 4 of the ring */
+	assert_int_equal(vm->recent_denials[4 % PM_RECENT_DENIALS].gpa, 0x4000);
+	assert_int_equal(vm->recent_denials[19 % PM_RECENT_DENIALS].gpa, 0x13000);
+	assert_int_equal(vm->recent_denials[19 % PM_RECENT_DENIALS].would, 0);
+	assert_int_equal(vm->recent_denials[18 % PM_RECENT_DENIALS].would, 1);
+	assert_int_equal(vm->deny_rule[0][3], 10);
+	pm_state_free(&s);
+}
+
 static void malformed_records(void **state)
 {
 	struct pm_state s;
@@ -254,6 +284,7 @@ int main(void)
 		cmocka_unit_test(separate_books_and_destroy),
 		cmocka_unit_test(process_exit_takes_all_its_vms),
 		cmocka_unit_test(id_reused_after_destroy),
+		cmocka_unit_test(recent_denials_ring),
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(gmem_and_shared_fraction),
 		cmocka_unit_test(many_vms_listed_in_order),
