@@ -16,3 +16,13 @@ vt_kernel_ge() {
 	r=$(uname -r); ma=${r%%.*}; mi=${r#*.}; mi=${mi%%[!0-9]*}
 	[ "$ma" -gt "$1" ] || { [ "$ma" -eq "$1" ] && [ "$mi" -ge "$2" ]; }
 }
+# vt_wait_for FILE PATTERN SECONDS: true once PATTERN is in FILE. Bounded by
+# the clock, not by a count of sleeps (a sleep cut short by a signal must
+# not shorten the wait).
+vt_wait_for() {
+	_end=$(( $(date +%s) + $3 ))
+	while ! grep -q "$2" "$1" 2>/dev/null; do
+		[ "$(date +%s)" -ge "$_end" ] && return 1
+		sleep 0.2
+	done
+}

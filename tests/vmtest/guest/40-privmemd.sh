@@ -6,8 +6,7 @@
 S=/run/privmemd.sock
 PRIVMEM_LIBBPF_LOG=1 privmemd -s $S >/tmp/privmemd.log 2>&1 &
 P=$!
-i=0
-while ! grep -q ready /tmp/privmemd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+vt_wait_for /tmp/privmemd.log ready 120
 if ! grep -q ready /tmp/privmemd.log; then
 	vt_fail privmemd_starts "$(tail -n 5 /tmp/privmemd.log)"
 	exit 1

@@ -25,7 +25,7 @@ Y
 privmemd -s $S -c $T/p.yaml >$T/d.log 2>&1 &
 P=$!
 i=0
-while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+vt_wait_for $T/d.log ready 120
 if ! grep -q ready $T/d.log; then
 	vt_fail swprot_deny_privmemd "$(tail -n 3 $T/d.log)"
 	kill $P 2>/dev/null
@@ -83,7 +83,7 @@ wait $P 2>/dev/null
 privmemd -s $S >$T/d2.log 2>&1 &
 P=$!
 i=0
-while ! grep -q ready $T/d2.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+vt_wait_for $T/d2.log ready 120
 kill $P
 wait $P 2>/dev/null
 if [ -e /sys/fs/bpf/privmem ]; then

@@ -13,10 +13,9 @@ P=
 start() { # policy-file
 	privmemd -s $S -c "$1" >$T/d.log 2>&1 &
 	P=$!
-	i=0
-	while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+	vt_wait_for $T/d.log ready 120
 	if ! grep -q ready $T/d.log; then
-		kill -0 "$P" 2>/dev/null && why="still starting after 40 s" || { wait "$P"; why="exited $?"; }
+		kill -0 "$P" 2>/dev/null && why="still starting after 120 s" || { wait "$P"; why="exited $?"; }
 		vt_fail "start_$(basename "$1")" "$why: $(tail -n 3 $T/d.log) $(dmesg | tail -n 3)"
 		return 1
 	fi

@@ -9,8 +9,7 @@ T=/tmp/books
 mkdir -p $T
 privmemd -s $S >$T/d.log 2>&1 &
 P=$!
-i=0
-while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+vt_wait_for $T/d.log ready 120
 grep -q ready $T/d.log || { vt_fail books_privmemd "$(tail -n 3 $T/d.log)"; exit 1; }
 
 # waits until privmemd booked the exits of the VMMs whose truths are given
