@@ -246,10 +246,8 @@ static void render_vms(struct rctx *r)
 		for (int w = 0; w < 2; w++)
 			for (int k = 1; k < 4; k++)
 				if (r->vms[i]->deny_reason[w][k]) {
-					static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
-
 					snprintf(x, sizeof(x), "verdict=\"%s\",reason=\"%s\"", w ? "would_deny" : "denied",
-						 reason[k]);
+						 pm_deny_reason(k));
 					vm_sample(r, "privmem_denials_by_reason_total", i, x, r->vms[i]->deny_reason[w][k]);
 				}
 	family(r, "privmem_denials_by_rule_total", "counter",

@@ -272,17 +272,6 @@ const char *pm_mode_name(uint32_t mode)
 	return mode == PM_MODE_ENFORCE ? "enforce" : mode == PM_MODE_AUDIT ? "audit" : "off";
 }
 
-const char *pm_verdict_name(uint32_t verdict)
-{
-	switch (verdict) {
-	case PM_ALLOW: return "allow";
-	case PM_DENY_RATE: return "rate";
-	case PM_DENY_MAX_REQUEST: return "max_request";
-	case PM_DENY_SHARED_CEILING: return "max_shared";
-	}
-	return "unknown";
-}
-
 /* ---- parsing ---------------------------------------------------------- */
 
 static int parse_mode(struct parse *ps, yaml_node_t *n, uint32_t *mode)

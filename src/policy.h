@@ -75,7 +75,6 @@ const char *pm_policy_format_size(uint64_t v, bool rate, char *buf, size_t len);
 int pm_policy_parse_percent(const char *s, uint32_t *permille, const char **why);
 
 const char *pm_mode_name(uint32_t mode);
-const char *pm_verdict_name(uint32_t verdict);
 
 /* `privmem policy SUBCOMMAND ...` (policy_cmd.c); returns the exit status. */
 int pm_policy_cmd(int argc, char **argv, bool json, bool pretty);

@@ -44,6 +44,13 @@ const char *pm_dir_name(int dir)
 	return dir == PM_TO_PRIVATE ? "to_private" : dir == PM_TO_SHARED ? "to_shared" : "none";
 }
 
+const char *pm_deny_reason(unsigned verdict)
+{
+	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
+
+	return verdict < 4 ? reason[verdict] : "unknown";
+}
+
 const char *pm_exit_reason_name(unsigned reason)
 {
 	static const char *const names[] = {

@@ -11,6 +11,8 @@
 const char *pm_errno_name(int err, char *buf, size_t len);
 uint64_t pm_now_ns(void);	/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns */
 const char *pm_dir_name(int dir);
+/* A decide() verdict as reports name it: "rate", "max_request", "shared_ceiling" ("allow"). */
+const char *pm_deny_reason(unsigned verdict);
 /* "74.0MiB": binary units, one decimal above bytes. */
 void pm_fmt_bytes(char *buf, size_t len, uint64_t b);
 const char *pm_exit_reason_name(unsigned reason);

@@ -102,7 +102,6 @@ static json_object *json_kernel(const struct pm_vm_kstats *k)
 /* {"denied":{"by_reason":{..},"by_rule":{..}},"would_deny":{..}}, zeros omitted. */
 static json_object *json_denials(const struct pm_vm *vm)
 {
-	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
 	json_object *o = json_object_new_object();
 	char key[16];
 
@@ -112,7 +111,7 @@ static json_object *json_denials(const struct pm_vm *vm)
 
 		for (int i = 1; i < 4; i++)
 			if (vm->deny_reason[w][i])
-				add_u64(br, reason[i], vm->deny_reason[w][i]);
+				add_u64(br, pm_deny_reason(i), vm->deny_reason[w][i]);
 		for (int i = 0; i < PM_RULE_SLOTS; i++) {
 			if (!vm->deny_rule[w][i])
 				continue;
@@ -129,7 +128,6 @@ static json_object *json_denials(const struct pm_vm *vm)
 /* The last PM_RECENT_DENIALS denials and would-denials, oldest first. */
 static json_object *json_recent_denials(const struct pm_vm *vm)
 {
-	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
 	json_object *a = json_object_new_array();
 	uint64_t n = vm->denials_total < PM_RECENT_DENIALS ? vm->denials_total : PM_RECENT_DENIALS;
 	char rule[16];
@@ -143,7 +141,7 @@ static json_object *json_recent_denials(const struct pm_vm *vm)
 		json_object_object_add(o, "dir", json_object_new_string(pm_dir_name(d->dir)));
 		add_u64(o, "gpa", d->gpa);
 		add_u64(o, "size", d->size);
-		json_object_object_add(o, "reason", json_object_new_string(reason[d->verdict & 3]));
+		json_object_object_add(o, "reason", json_object_new_string(pm_deny_reason(d->verdict)));
 		json_object_object_add(o, "rule", json_object_new_string(rule));
 		json_object_object_add(o, "would_deny", json_object_new_boolean(d->would));
 		json_object_array_add(a, o);

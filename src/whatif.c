@@ -125,7 +125,6 @@ static const struct pm_whatif_vm *find(const struct pm_whatif *w, uint64_t id)
 
 static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, const struct pm_whatif_vm *v)
 {
-	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
 	json_object *o = json_object_new_object(), *br = json_object_new_object(), *bu = json_object_new_object();
 	char id[24], name[80];
 
@@ -139,7 +138,7 @@ static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, c
 	json_object_object_add(o, "would_deny", json_object_new_uint64(v ? v->denied : 0));
 	for (int i = 1; v && i < 4; i++)
 		if (v->by_reason[i])
-			json_object_object_add(br, reason[i], json_object_new_uint64(v->by_reason[i]));
+			json_object_object_add(br, pm_deny_reason(i), json_object_new_uint64(v->by_reason[i]));
 	for (int i = 0; v && i < PM_RULE_SLOTS; i++) {
 		char k[16];
 
@@ -187,7 +186,7 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 		json_object_object_add(x, "dir", json_object_new_string(pm_dir_name(d->dir)));
 		json_object_object_add(x, "gpa", json_object_new_uint64(d->gpa));
 		json_object_object_add(x, "size", json_object_new_uint64(d->size));
-		json_object_object_add(x, "reason", json_object_new_string(pm_verdict_name(d->verdict)));
+		json_object_object_add(x, "reason", json_object_new_string(pm_deny_reason(d->verdict)));
 		json_object_object_add(x, "rule", json_object_new_uint64(d->rule));
 		json_object_array_add(ds, x);
 	}
