@@ -32,9 +32,8 @@
 
 #define MAX_FILES 4096
 
-/* Errors are JSON in JSON mode, as in privmem.c. */
-static void t_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void t_err(const char *fmt, ...)
+/* Errors are JSON in JSON mode so scripts always parse what they get. */
+void pm_cli_err(const char *fmt, ...)
 {
 	char buf[768];
 	va_list ap;
@@ -180,7 +179,7 @@ static int expand(char **args, int nargs, char ***out, unsigned *n)
 		closedir(d);
 		qsort(v + first, k - first, sizeof(*v), by_name);
 		if (k == first) {
-			t_err("%s: no *" PM_REC_SUFFIX " files in this directory", args[i]);
+			pm_cli_err("%s: no *" PM_REC_SUFFIX " files in this directory", args[i]);
 			for (unsigned j = 0; j < k; j++)
 				free(v[j]);
 			free(v);
@@ -224,21 +223,21 @@ static int resolve_window(struct read_args *a)
 	a->window = true;
 	err = pm_replay_span((const char *const *)a->files, a->nfiles, &lo, &hi, &off, msg, sizeof(msg));
 	if (err && err != -ENODATA) {
-		t_err("%s", msg);
+		pm_cli_err("%s", msg);
 		return 1;
 	}
 	if (a->from && parse_when(a->from, lo, hi, off, &a->from_ns)) {
-		t_err("--from '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
+		pm_cli_err("--from '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
 		      "YYYY-MM-DDTHH:MM:SS[.frac]Z)", a->from);
 		return 2;
 	}
 	if (a->to && parse_when(a->to, lo, hi, off, &a->to_ns)) {
-		t_err("--to '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
+		pm_cli_err("--to '%s': not a time (N[ns|us|ms|s|m|h] from the start, -N before the end, or "
 		      "YYYY-MM-DDTHH:MM:SS[.frac]Z)", a->to);
 		return 2;
 	}
 	if (a->from_ns > a->to_ns) {
-		t_err("--from is after --to");
+		pm_cli_err("--from is after --to");
 		return 2;
 	}
 	return 0;
@@ -388,12 +387,12 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 		}
 	}
 	if (optind >= argc + 1) {
-		t_err("a trace file is required");
+		pm_cli_err("a trace file is required");
 		fputs(usage, stderr);
 		return 2;
 	}
 	if (a->vm && (!*a->vm || strspn(a->vm, "0123456789abcdefABCDEF") != strlen(a->vm) || strlen(a->vm) > 16)) {
-		t_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
+		pm_cli_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
 		return 2;
 	}
 	err = expand(argv - 1 + optind, argc + 1 - optind, &a->files, &a->nfiles);
@@ -422,7 +421,7 @@ int pm_cmd_replay(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (a.policy && pm_policy_load(a.policy, &pol, msg, sizeof(msg))) {
-		t_err("%s", msg);
+		pm_cli_err("%s", msg);
 		rc = 2;
 		goto out;
 	}
@@ -442,7 +441,7 @@ int pm_cmd_replay(int argc, char **argv)
 
 		if (err < 0) {
 			if (a.nfiles == 1) {
-				t_err("%s: %s", a.files[i], msg);
+				pm_cli_err("%s: %s", a.files[i], msg);
 				rc = 1;
 				goto done;
 			}
@@ -453,7 +452,7 @@ int pm_cmd_replay(int argc, char **argv)
 		readable++;
 	}
 	if (!readable) {
-		t_err("no readable trace among the %u files", a.nfiles);
+		pm_cli_err("no readable trace among the %u files", a.nfiles);
 		rc = 1;
 		goto done;
 	}
@@ -466,7 +465,7 @@ int pm_cmd_replay(int argc, char **argv)
 			any_vm |= pm_replay_vm_match(vms[i], a.vm);
 		free(vms);
 		if (!any_vm) {
-			t_err("no VM in the trace matches --vm %s", a.vm);
+			pm_cli_err("no VM in the trace matches --vm %s", a.vm);
 			rc = 1;
 			goto done;
 		}
@@ -513,7 +512,7 @@ int pm_cmd_export(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if (!format || strcmp(format, "chrome")) {
-		t_err(format ? "--format %s: unknown (known: chrome)" : "--format chrome is required%s", format ? format : "");
+		pm_cli_err(format ? "--format %s: unknown (known: chrome)" : "--format chrome is required%s", format ? format : "");
 		rc = 2;
 		goto out;
 	}
@@ -526,7 +525,7 @@ int pm_cmd_export(int argc, char **argv)
 	if (outp && strcmp(outp, "-")) {
 		out = fopen(outp, "w");
 		if (!out) {
-			t_err("%s: %s", outp, strerror(errno));
+			pm_cli_err("%s: %s", outp, strerror(errno));
 			rc = 1;
 			goto out;
 		}
@@ -538,7 +537,7 @@ int pm_cmd_export(int argc, char **argv)
 	}
 	if (rc < 0) {
 		if (msg[0])
-			t_err("%s%s%s", a.nfiles == 1 ? a.files[0] : "", a.nfiles == 1 ? ": " : "", msg);
+			pm_cli_err("%s%s%s", a.nfiles == 1 ? a.files[0] : "", a.nfiles == 1 ? ": " : "", msg);
 		rc = 1;
 	} else if (rc > 0) {
 		rc = PM_EXIT_PARTIAL;
@@ -641,7 +640,7 @@ int pm_cmd_record(int argc, char **argv)
 		case 'o': ro.path = optarg; break;
 		case 'd':
 			if (parse_dur(optarg, &dur) || !dur) {
-				t_err("-d '%s': not a duration (seconds, or N[ms|s|m|h])", optarg);
+				pm_cli_err("-d '%s': not a duration (seconds, or N[ms|s|m|h])", optarg);
 				return 2;
 			}
 			break;
@@ -651,27 +650,27 @@ int pm_cmd_record(int argc, char **argv)
 		}
 	}
 	if (!ro.path) {
-		t_err("record needs -o FILE");
+		pm_cli_err("record needs -o FILE");
 		fputs(record_usage, stderr);
 		return 2;
 	}
 	if (optind < argc + 1)
 		cmd = argv - 1 + optind;
 	if (geteuid() != 0) {
-		t_err("record must run as root (it loads BPF programs); replay and export need no privileges");
+		pm_cli_err("record must run as root (it loads BPF programs); replay and export need no privileges");
 		return 1;
 	}
 	pm_state_init(&s.st);
 	err = pm_capture_open(&s.cap, &co, msg, sizeof(msg));
 	if (err) {
-		t_err("%s", msg);
+		pm_cli_err("%s", msg);
 		goto out;
 	}
 	ro.hooks = pm_capture_hooks(s.cap);
 	ro.nhooks = PM_HOOK_MAX;
 	err = pm_rec_open(&s.rec, &ro, msg, sizeof(msg));
 	if (err) {
-		t_err("%s", msg);
+		pm_cli_err("%s", msg);
 		goto out;
 	}
 	fprintf(stderr, "privmem: recording to %s\n", pm_rec_path(s.rec));
@@ -682,7 +681,7 @@ int pm_cmd_record(int argc, char **argv)
 		fflush(NULL);
 		child = fork();
 		if (child < 0) {
-			t_err("fork: %s", strerror(errno));
+			pm_cli_err("fork: %s", strerror(errno));
 			goto out;
 		}
 		if (child == 0) {
@@ -698,7 +697,7 @@ int pm_cmd_record(int argc, char **argv)
 	while (!child_done) {
 		err = pm_capture_poll(s.cap, 50);
 		if (err < 0 && err != -EINTR) {
-			t_err("ring buffer: %s", strerror(-err));
+			pm_cli_err("ring buffer: %s", strerror(-err));
 			goto out;
 		}
 		err = pm_rec_tick(s.rec, &s.st, &src, msg, sizeof(msg));
@@ -726,7 +725,7 @@ out:
 
 		err = pm_rec_close(s.rec, &s.st, s.cap ? &src : NULL);
 		if (err) {
-			t_err("%s: %s", ro.path, strerror(-err));
+			pm_cli_err("%s: %s", ro.path, strerror(-err));
 			rc = 1;
 		} else if (rc == 0) {
 			struct stat st;

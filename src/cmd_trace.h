@@ -16,5 +16,7 @@ int pm_cmd_export(int argc, char **argv);
 /* Global flags, owned by privmem.c. */
 bool pm_cli_json(void);
 bool pm_cli_pretty(void);
+/* One-line error: {"error":...} on stdout in JSON mode, "privmem: ..." on stderr otherwise. */
+void pm_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -35,27 +35,6 @@ static const char usage[] =
 	"Exit status: 0 ok, 1 runtime error, 2 usage.\n"
 	"             3 replay/export: read, but damaged parts of the trace were skipped.\n";
 
-/* Errors are JSON in JSON mode so scripts always parse what they get. */
-static void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void p_err(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (env.json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "error", json_object_new_string(buf));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "privmem: %s\n", buf);
-	}
-}
-
 static json_object *ask(const char *cmd)
 {
 	char *reply = NULL;
@@ -63,14 +42,14 @@ static json_object *ask(const char *cmd)
 	int err = pm_sock_request(env.sock, cmd, &reply);
 
 	if (err) {
-		p_err("cannot reach privmemd at %s: %s%s", env.sock, strerror(-err),
+		pm_cli_err("cannot reach privmemd at %s: %s%s", env.sock, strerror(-err),
 		      err == -ENOENT || err == -ECONNREFUSED ? " (is privmemd running?)" : "");
 		return NULL;
 	}
 	o = json_tokener_parse(reply);
 	free(reply);
 	if (!o)
-		p_err("privmemd sent a reply that is not JSON");
+		pm_cli_err("privmemd sent a reply that is not JSON");
 	return o;
 }
 
@@ -147,7 +126,7 @@ static int do_reload(int argc, char **argv)
 
 	(void)argv;
 	if (argc) {
-		p_err("reload takes no arguments");
+		pm_cli_err("reload takes no arguments");
 		return 2;
 	}
 	o = ask("reload");
@@ -174,7 +153,7 @@ static int do_status(int argc, char **argv)
 
 	(void)argv;
 	if (argc) {
-		p_err("status takes no arguments");
+		pm_cli_err("status takes no arguments");
 		return 2;
 	}
 	o = ask("status");
@@ -227,7 +206,7 @@ static int do_vms(int argc, char **argv)
 
 	(void)argv;
 	if (argc) {
-		p_err("vms takes no arguments");
+		pm_cli_err("vms takes no arguments");
 		return 2;
 	}
 	o = ask("vms");
@@ -288,13 +267,13 @@ static int dispatch(int argc, char **argv)
 		if (strncmp(c->name, argv[0], len))
 			continue;
 		if (hit) {
-			p_err("command '%s' is ambiguous", argv[0]);
+			pm_cli_err("command '%s' is ambiguous", argv[0]);
 			return 2;
 		}
 		hit = c;
 	}
 	if (!hit) {
-		p_err("unknown command '%s' (try: privmem --help)", argv[0]);
+		pm_cli_err("unknown command '%s' (try: privmem --help)", argv[0]);
 		return 2;
 	}
 	return hit->fn(argc - 1, argv + 1);
