@@ -199,6 +199,26 @@ static __always_inline void *kvm_file_data(struct file *f, __u64 ioctl_addr)
 	return is_kvm_file(f, ioctl_addr) ? BPF_CORE_READ(f, private_data) : NULL;
 }
 
+#define ANON_INODE_FS_MAGIC	0x09041934
+
+/*
+ * A VM's file, known by what survives a reload of kvm.ko: KVM makes it with
+ * anon_inode_getfile("kvm-vm", ...), so it is an anonymous inode whose
+ * dentry is named "kvm-vm" (the stats fd is "kvm-vm-stats"). The LSM
+ * enforces with this while privmemd is down, when the f_op address a
+ * loader baked into rodata may have moved with a reloaded module.
+ */
+static __always_inline bool is_kvm_vm_file_named(struct file *f)
+{
+	char name[8] = {};
+
+	if (!f || BPF_CORE_READ(f, f_inode, i_sb, s_magic) != ANON_INODE_FS_MAGIC)
+		return false;
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	return name[0] == 'k' && name[1] == 'v' && name[2] == 'm' && name[3] == '-' && name[4] == 'v' &&
+	       name[5] == 'm' && name[6] == '\0';
+}
+
 static __always_inline void count_lost(__u64 vm)
 {
 	__u32 zero = 0;
@@ -245,6 +265,7 @@ static __always_inline void ev_submit(struct pm_event *e)
 }
 
 #include "policy.bpf.h"
+#include "hookcheck.bpf.h"
 
 /*
  * The decoding shared by the live exit hook and the injection program
@@ -451,10 +472,11 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 	void *data;
 
 	if (cmd == PM_KVM_RUN) {
-		emit_resume();
+		if (tp_takes(cmd))
+			emit_resume();
 		return 0;
 	}
-	if (!interesting_cmd(cmd))
+	if (!interesting_cmd(cmd) || !tp_takes(cmd) || selftest(PM_HOOK_MAX))
 		return 0;
 	hook_hit(PM_HOOK_IOCTL_TP);
 	task = bpf_get_current_task_btf();
@@ -471,6 +493,7 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 			struct pm_kvm_memory_attributes a = {};
 
 			bpf_probe_read_user(&a, sizeof(a), (void *)ctx->args[2]);
+			xc_count(PM_XC_TP_SETATTR);
 			ca.addr = a.address;
 			ca.size = a.size;
 			ca.attrs = a.attributes;
@@ -569,7 +592,7 @@ int pm_sys_enter_fallocate(struct trace_event_raw_sys_enter *ctx)
 	if (!(ctx->args[1] & PM_FALLOC_FL_PUNCH_HOLE) || !kvm_gmem_fallocate_addr)
 		return 0;
 	f = fd_file(bpf_get_current_task_btf(), ctx->args[0]);
-	if (!f || (__u64)BPF_CORE_READ(f, f_op, fallocate) != kvm_gmem_fallocate_addr)
+	if (!f || (__u64)BPF_CORE_READ(f, f_op, fallocate) != kvm_gmem_fallocate_addr || selftest(PM_HOOK_MAX))
 		return 0;
 	hook_hit(PM_HOOK_FALLOCATE_TP);
 	ca.vm = vm_id(gmem_file_kvm(BPF_CORE_READ(f, private_data)));
@@ -682,9 +705,16 @@ int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned l
 	struct call_args ca = {};
 	struct pm_event *e;
 
-	if (!interesting_cmd(ioctl) || ioctl == PM_KVM_CREATE_VM)
+	if (selftest(PM_HOOK_VM_IOCTL_FEXIT) || !interesting_cmd(ioctl) || ioctl == PM_KVM_CREATE_VM)
 		return 0;
 	hook_hit(PM_HOOK_VM_IOCTL_FEXIT);
+	if (ioctl == PM_KVM_SET_MEMORY_ATTRIBUTES) {
+		xc_count(PM_XC_FEXIT_SETATTR);
+		if (ret == 0)
+			xc_count(PM_XC_FEXIT_SETATTR_OK);
+	}
+	if (vm_ioctl_stood_in)
+		return 0;	/* the syscall tracepoint books these now */
 	ca.vm = vm_id(BPF_CORE_READ(filp, private_data));
 	if (ioctl == PM_KVM_SET_MEMORY_ATTRIBUTES) {
 		struct pm_kvm_memory_attributes a = {};
@@ -720,7 +750,7 @@ int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned l
 SEC("fexit/kvm_dev_ioctl")
 int BPF_PROG(pm_dev_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long arg, long ret)
 {
-	if (ioctl != PM_KVM_CREATE_VM || ret < 0)
+	if (selftest(PM_HOOK_DEV_IOCTL_FEXIT) || ioctl != PM_KVM_CREATE_VM || ret < 0)
 		return 0;
 	hook_hit(PM_HOOK_DEV_IOCTL_FEXIT);
 	emit_vm_create(vm_id(kvm_file_data(fd_file(bpf_get_current_task_btf(), ret), kvm_vm_ioctl_addr)), 0);
@@ -730,7 +760,7 @@ int BPF_PROG(pm_dev_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned 
 SEC("fentry/kvm_vcpu_ioctl")
 int BPF_PROG(pm_vcpu_ioctl_entry, struct file *filp, unsigned int ioctl, unsigned long arg)
 {
-	if (ioctl != PM_KVM_RUN)
+	if (selftest(PM_HOOK_VCPU_IOCTL_FENTRY) || ioctl != PM_KVM_RUN)
 		return 0;
 	hook_hit(PM_HOOK_VCPU_IOCTL_FENTRY);
 	emit_resume();
@@ -742,7 +772,7 @@ int BPF_PROG(pm_gmem_fallocate_exit, struct file *file, int mode, loff_t offset,
 {
 	struct pm_event *e;
 
-	if (!(mode & PM_FALLOC_FL_PUNCH_HOLE))
+	if (selftest(PM_HOOK_GMEM_FALLOC_FEXIT) || !(mode & PM_FALLOC_FL_PUNCH_HOLE))
 		return 0;
 	hook_hit(PM_HOOK_GMEM_FALLOC_FEXIT);
 	e = ev_reserve(vm_id(gmem_file_kvm(BPF_CORE_READ(file, private_data))), PM_EV_DISCARD);
@@ -760,9 +790,12 @@ int BPF_PROG(pm_gmem_fallocate_exit, struct file *file, int mode, loff_t offset,
 SEC("fentry/kvm_destroy_vm")
 int BPF_PROG(pm_destroy_vm, struct kvm *kvm)
 {
-	__u64 vm = vm_id(kvm);
+	__u64 vm;
 	struct pm_event *e;
 
+	if (selftest(PM_HOOK_DESTROY_FENTRY))
+		return 0;
+	vm = vm_id(kvm);
 	hook_hit(PM_HOOK_DESTROY_FENTRY);
 	e = ev_reserve(vm, PM_EV_VM_DESTROY);
 	if (e)
@@ -799,29 +832,104 @@ int BPF_PROG(pm_set_attr, __u64 start, __u64 end, unsigned long attrs)
  * The attributes are read from the VMM's memory, as KVM will read them
  * again: a VMM could change them in between (see privmem.policy(5)).
  */
+/*
+ * An argument the LSM cannot read is refused in enforce mode: KVM's own
+ * copy may still succeed (a page faulted in by then), and that conversion
+ * would pass unchecked.
+ */
+static __always_inline bool unreadable_denied(__u64 vm)
+{
+	const struct pm_rule *r = rule_of(vm);
+	bool deny;
+
+	if (!r || r->mode == PM_MODE_OFF)
+		return false;
+	deny = pm_denies(r, PM_DENY_UNREADABLE);
+	emit_verdict(vm, r, PM_DENY_UNREADABLE, deny, PM_DIR_NONE, 0, 0, 0);
+	return deny;
+}
+
+/* The one decision of every LSM path (native, sleepable native, compat). */
+static __always_inline int lsm_decide(struct file *file, __u32 hook, const struct pm_kvm_memory_attributes *a,
+				      long read_err)
+{
+	struct call_args ca = {};
+	void *kvm = BPF_CORE_READ(file, private_data);
+
+	if (!kvm)
+		return 0;
+	hook_hit(hook);
+	ca.vm = vm_id(kvm);
+	if (read_err) {
+		if (!unreadable_denied(ca.vm))
+			return 0;
+		xc_count(PM_XC_LSM_DENIED);
+		return -1; /* -EPERM */
+	}
+	if (!policy_attempt(ca.vm, a, true)) {
+		xc_count(PM_XC_LSM_SETATTR);
+		return 0;
+	}
+	xc_count(PM_XC_LSM_DENIED);
+	if (lsm_reports_attempt) {
+		ca.addr = a->address;
+		ca.size = a->size;
+		ca.attrs = a->attributes;
+		emit_decide(&ca, -1 /* -EPERM */, 0);
+	}
+	return -1; /* -EPERM */
+}
+
+/*
+ * Enforcement: runs for every ioctl on the system, so the command is the
+ * first test. Needs `bpf` among the active LSMs, or it attaches and does
+ * nothing: the loader checks /sys/kernel/security/lsm before claiming it.
+ * The attributes are read from the VMM's memory, as KVM will read them
+ * again: a VMM could change them in between (see privmem.policy(5)).
+ * Sleepable where the kernel allows it: bpf_copy_from_user faults the
+ * argument in as KVM's copy_from_user does, where bpf_probe_read_user
+ * fails on a page not yet touched.
+ */
+SEC("lsm.s/file_ioctl")
+int BPF_PROG(pm_lsm_ioctl_s, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	struct pm_kvm_memory_attributes a = {};
+	long err;
+
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
+		return ret;
+	err = bpf_copy_from_user(&a, sizeof(a), (void *)arg);
+	return lsm_decide(file, PM_HOOK_LSM, &a, err);
+}
+
+/* The same where sleepable LSM programs are refused. */
 SEC("lsm/file_ioctl")
 int BPF_PROG(pm_lsm_ioctl, struct file *file, unsigned int cmd, unsigned long arg, int ret)
 {
 	struct pm_kvm_memory_attributes a = {};
-	struct call_args ca = {};
-	void *kvm;
+	long err;
 
-	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES)
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
 		return ret;
-	kvm = kvm_file_data(file, kvm_vm_ioctl_addr);
-	if (!kvm)
-		return 0;
-	hook_hit(PM_HOOK_LSM);
-	if (bpf_probe_read_user(&a, sizeof(a), (void *)arg))
-		return 0;
-	ca.vm = vm_id(kvm);
-	if (!policy_attempt(ca.vm, &a, true))
-		return 0;
-	if (lsm_reports_attempt) {
-		ca.addr = a.address;
-		ca.size = a.size;
-		ca.attrs = a.attributes;
-		emit_decide(&ca, -1 /* -EPERM */, 0);
-	}
-	return -1; /* -EPERM */
+	err = bpf_probe_read_user(&a, sizeof(a), (void *)arg);
+	return lsm_decide(file, PM_HOOK_LSM, &a, err);
+}
+
+/*
+ * A 32-bit VMM's ioctls pass security_file_ioctl_compat, not
+ * security_file_ioctl, and still reach kvm_vm_ioctl (kvm_vm_compat_ioctl):
+ * the same decision here. The structure has the same layout and the same
+ * command number in both ABIs; the pointer is a 32-bit one. Not a
+ * sleepable hook in any kernel, so an unreadable argument is refused.
+ */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(pm_lsm_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg, int ret)
+{
+	struct pm_kvm_memory_attributes a = {};
+	long err;
+
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
+		return ret;
+	err = bpf_probe_read_user(&a, sizeof(a), (void *)(unsigned long)(__u32)arg);
+	return lsm_decide(file, PM_HOOK_LSM_COMPAT, &a, err);
 }

@@ -6,6 +6,8 @@ PKGS="build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 libyaml-dev libjson-c-dev libncurses-dev libmicrohttpd-dev libcmocka-dev
 mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio
 flex bison dwarves bc rsync kmod libssl-dev"
+# the bed's 32-bit VMM (compat ioctls): gcc -m32 -static
+PKGS="$PKGS gcc-multilib"
 # privmemd --metrics tests: promtool and a real prometheus, queried with curl and jq
 PKGS="$PKGS prometheus curl jq"
 # make bench: the trace format against trace-cmd and perf on the same runs

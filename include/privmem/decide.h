@@ -40,6 +40,8 @@ enum pm_verdict {
 	PM_DENY_RATE = 1,		/* not enough tokens in the bucket */
 	PM_DENY_MAX_REQUEST = 2,	/* one attempt larger than max_request */
 	PM_DENY_SHARED_CEILING = 3,	/* would take shared/guest above the ceiling */
+	PM_DENY_UNREADABLE = 4,		/* the LSM could not read the attempt's argument */
+	PM_VERDICTS,
 };
 
 /* Limits of one direction. */

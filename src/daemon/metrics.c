@@ -244,7 +244,7 @@ static void render_vms(struct rctx *r)
 	       "Denied and would-deny attempts, by verdict and the limit that decided them.");
 	for (unsigned i = 0; i < r->n; i++)
 		for (int w = 0; w < 2; w++)
-			for (int k = 1; k < 4; k++)
+			for (int k = 1; k < PM_VERDICTS; k++)
 				if (r->vms[i]->deny_reason[w][k]) {
 					snprintf(x, sizeof(x), "verdict=\"%s\",reason=\"%s\"", w ? "would_deny" : "denied",
 						 pm_deny_reason(k));
@@ -326,6 +326,14 @@ static void render_host(struct rctx *r, const struct pm_metrics_view *v, unsigne
 		live += v->hooks[i].state == PM_HOOK_LIVE;
 		pm_metrics_escape(esc, sizeof(esc), v->hooks[i].name);
 		ob_printf(&r->b, "privmem_hook_live{hook=\"%s\"} %d\n", esc, v->hooks[i].state == PM_HOOK_LIVE);
+	}
+	family(r, "privmem_hook_silent", "gauge",
+	       "1 when the hook is attached but misses calls its sibling hooks see (the sibling counts them).");
+	for (unsigned i = 0; i < v->nhooks; i++) {
+		if (!v->hooks[i].name)
+			continue;
+		pm_metrics_escape(esc, sizeof(esc), v->hooks[i].name);
+		ob_printf(&r->b, "privmem_hook_silent{hook=\"%s\"} %d\n", esc, v->hooks[i].state == PM_HOOK_SILENT);
 	}
 	family(r, "privmem_hook_taxes_all_processes", "gauge",
 	       "1 when the hook is live and taxes every syscall of every process.");

@@ -37,6 +37,7 @@ struct daemon {
 	const char *metrics_addr;	/* --metrics ADDR:PORT */
 	struct pm_metrics *metrics;
 	const char *policy_path;	/* -c FILE */
+	bool require_enforce;		/* --require-enforce */
 	struct pm_dpolicy pol;
 };
 
@@ -47,6 +48,7 @@ static const char usage[] =
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"      --require-enforce   refuse to start unless the policy is enforced (BPF LSM live)\n"
 	"      --no-exit-stats     no per-VM exit counts: the exit hook works only on request exits\n"
 	"      --record DIR        flight recorder: trace files in DIR (privmem-trace(5))\n"
 	"      --record-size BYTES start a new file past this size (default 64M; K/M/G)\n"
@@ -327,6 +329,24 @@ static int start_policy(struct daemon *d)
 	return 0;
 }
 
+/* --require-enforce: a policy in enforce mode and an LSM hook that is attached and verified. */
+static int refuse_unenforced(struct daemon *d)
+{
+	const struct pm_hook_status *lsm = &pm_capture_hooks(d->cap)[PM_HOOK_LSM];
+
+	if (!d->pol.policy || d->pol.policy->mode != PM_MODE_ENFORCE) {
+		fprintf(stderr, "privmemd: --require-enforce: %s\n",
+			d->pol.policy ? "the policy's mode is not enforce" : "needs a policy (-c FILE)");
+		return -1;
+	}
+	if (!pm_capture_can_enforce(d->cap)) {
+		fprintf(stderr, "privmemd: --require-enforce: enforcement is not live: %s %s%s%s\n", lsm->name,
+			pm_hook_state_name(lsm->state), lsm->reason[0] ? ": " : "", lsm->reason);
+		return -1;
+	}
+	return 0;
+}
+
 static int preflight(char *msg, size_t len)
 {
 	if (geteuid() != 0) {
@@ -360,6 +380,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "no-exit-stats", no_argument, NULL, 'E' },
+		{ "require-enforce", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "record", required_argument, NULL, 'R' },
 		{ "record-size", required_argument, NULL, 'Z' },
@@ -380,6 +401,7 @@ int main(int argc, char **argv)
 		case 's': d.sock_path = optarg; break;
 		case 'S': co.no_syscall_hooks = true; break;
 		case 'E': co.no_exit_stats = true; break;
+		case 'F': d.require_enforce = true; break;
 		case 'v': d.verbose = true; break;
 		case 'R': case 'Z': case 'N': if (rec_option(&d, c, optarg)) return 2; break;
 		case 'M': d.metrics_addr = optarg; break;
@@ -410,6 +432,8 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (d.require_enforce && refuse_unenforced(&d))
+		goto out;
 	d.lfd = pm_sock_listen(d.sock_path, 0600);
 	if (d.lfd < 0) {
 		fprintf(stderr, "privmemd: socket %s: %s\n", d.sock_path, strerror(-d.lfd));
@@ -451,6 +475,7 @@ int main(int argc, char **argv)
 		pm_metrics_run(d.metrics);
 		rec_tick(&d);
 		if (pm_now_ns() - last_reap > 1000000000ull) {
+			pm_capture_hooks(d.cap);	/* cross-checks siblings: a silent hook is found within a second */
 			reap_gone(&d);
 			last_reap = pm_now_ns();
 		}

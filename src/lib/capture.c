@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "privmem/kvm_abi.h"
+#include "privmem/hookcheck.h"
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -14,17 +18,25 @@
 #include "ksyms.h"
 #include "capture.skel.h"
 
+static uint64_t percpu_sum(int fd, uint32_t key, int ncpus);
+
 struct pm_capture {
 	struct capture_bpf *skel;
 	struct ring_buffer *rb;
 	struct pm_hook_status hooks[PM_HOOK_MAX];
-	struct bpf_link *links[16];
-	unsigned nlinks;
+	struct bpf_link *plink[24];	/* per entry of progs[] */
+	struct bpf_link *standin[2];	/* syscall tracepoints standing in for a silent trampoline */
+	/* what an earlier pass of the load found refused: only those hooks go */
+	struct { bool on; char why[160]; } refused[PM_HOOK_MAX];
 	pm_event_fn cb;
 	void *ctx;
 	int ncpus;
 	char pin_dir[128];
 	bool pin;
+	bool ioctl_standby;
+	bool lsm_nosleep;		/* the kernel refused the sleepable LSM program */		/* syscall ioctl programs loaded, unattached, ready to stand in */
+	/* cross-check: counts when the hook last moved (see check_silent) */
+	struct { uint64_t hook, sib; } xsnap[PM_HOOK_MAX];
 };
 
 /* libbpf's own messages, kept so a failed load can name the verifier's reason. */
@@ -180,7 +192,13 @@ static bool live(const struct pm_capture *c, enum pm_hook h)
 	return c->hooks[h].state == PM_HOOK_LIVE;
 }
 
-static void probe_fexit(struct pm_capture *c, const char *refused)
+static void apply_refusal(struct pm_capture *c, enum pm_hook h)
+{
+	if (c->refused[h].on && c->hooks[h].state == PM_HOOK_LIVE)
+		hook_reason(c, h, PM_HOOK_FAILED, "%s", c->refused[h].why);
+}
+
+static void probe_fexit(struct pm_capture *c)
 {
 	for (unsigned i = 0; i < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); i++) {
 		enum pm_hook h = fexit_hooks[i].hook;
@@ -188,10 +206,9 @@ static void probe_fexit(struct pm_capture *c, const char *refused)
 		set_hook(c, h, fexit_hooks[i].func, fexit_hooks[i].covers, false);
 		if (!btf_has_func(fexit_hooks[i].func))
 			hook_reason(c, h, PM_HOOK_UNAVAILABLE, "%s not in kernel BTF", fexit_hooks[i].func);
-		else if (refused)
-			hook_reason(c, h, PM_HOOK_FAILED, "%s", refused);
 		else
 			c->hooks[h].state = PM_HOOK_LIVE;
+		apply_refusal(c, h);
 	}
 	/* the ioctl group replaces the ioctl tracepoints only as a whole */
 	if (!live(c, PM_HOOK_VM_IOCTL_FEXIT) || !live(c, PM_HOOK_DEV_IOCTL_FEXIT) ||
@@ -256,7 +273,7 @@ static bool bpf_lsm_active(void)
 	return false;
 }
 
-static void probe_lsm(struct pm_capture *c, const struct pm_ksym_req *ks, const char *refused)
+static void probe_lsm(struct pm_capture *c, const struct pm_ksym_req *ks)
 {
 	set_hook(c, PM_HOOK_LSM, "lsm/file_ioctl", "policy enforcement (deny), audit", false);
 	if (access("/sys/kernel/security/lsm", R_OK) != 0)
@@ -265,14 +282,78 @@ static void probe_lsm(struct pm_capture *c, const struct pm_ksym_req *ks, const 
 		hook_reason(c, PM_HOOK_LSM, PM_HOOK_UNAVAILABLE, "bpf is not an active LSM (boot with lsm=...,bpf)");
 	else if (!ks[1].addr)
 		hook_reason(c, PM_HOOK_LSM, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
-	else if (refused)
-		hook_reason(c, PM_HOOK_LSM, PM_HOOK_FAILED, "%s", refused);
 	else
 		c->hooks[PM_HOOK_LSM].state = PM_HOOK_LIVE;
+	apply_refusal(c, PM_HOOK_LSM);
 }
 
-static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks,
-		  const char *fexit_refused)
+/*
+ * Every program and the hook it feeds, in attach order. A program the
+ * kernel refuses (at load or attach) costs only its own hook: the load is
+ * retried without it, and a fallback that needs it gone takes over.
+ */
+static const struct {
+	const char *prog;
+	enum pm_hook hook;
+} progs[] = {
+	{ "pm_exit", PM_HOOK_EXIT },
+	{ "pm_sys_enter_ioctl", PM_HOOK_IOCTL_TP },
+	{ "pm_sys_exit_ioctl", PM_HOOK_IOCTL_TP },
+	{ "pm_sys_enter_fallocate", PM_HOOK_FALLOCATE_TP },
+	{ "pm_sys_exit_fallocate", PM_HOOK_FALLOCATE_TP },
+	{ "pm_proc_exit", PM_HOOK_PROC_EXIT },
+	{ "pm_rmp_fault", PM_HOOK_RMP_FAULT },
+	{ "pm_page_fault", PM_HOOK_PAGE_FAULT },
+	{ "pm_set_attr", PM_HOOK_SET_ATTR_TP },
+	{ "pm_vm_ioctl_exit", PM_HOOK_VM_IOCTL_FEXIT },
+	{ "pm_dev_ioctl_exit", PM_HOOK_DEV_IOCTL_FEXIT },
+	{ "pm_vcpu_ioctl_entry", PM_HOOK_VCPU_IOCTL_FENTRY },
+	{ "pm_gmem_fallocate_exit", PM_HOOK_GMEM_FALLOC_FEXIT },
+	{ "pm_destroy_vm", PM_HOOK_DESTROY_FENTRY },
+	{ "pm_lsm_ioctl_s", PM_HOOK_LSM },	/* sleepable; pm_lsm_ioctl where refused */
+	{ "pm_lsm_ioctl", PM_HOOK_LSM },
+	{ "pm_lsm_ioctl_compat", PM_HOOK_LSM_COMPAT },
+};
+#define NPROGS (sizeof(progs) / sizeof(progs[0]))
+
+static struct bpf_program *prog_of(struct pm_capture *c, unsigned i)
+{
+	return bpf_object__find_program_by_name(c->skel->obj, progs[i].prog);
+}
+
+static bool wanted(const struct pm_capture *c, unsigned i)
+{
+	if (strcmp(progs[i].prog, "pm_lsm_ioctl_s") == 0)
+		return live(c, PM_HOOK_LSM) && !c->lsm_nosleep;
+	if (strcmp(progs[i].prog, "pm_lsm_ioctl") == 0)
+		return live(c, PM_HOOK_LSM) && c->lsm_nosleep;
+	return live(c, progs[i].hook) || (progs[i].hook == PM_HOOK_IOCTL_TP && c->ioctl_standby);
+}
+
+static void set_autoload(struct pm_capture *c)
+{
+	struct bpf_program *p;
+
+	bpf_program__set_autoload(c->skel->progs.pm_inject_exit, false);
+	for (unsigned i = 0; i < NPROGS; i++)
+		if ((p = prog_of(c, i)))
+			bpf_program__set_autoload(p, wanted(c, i));
+}
+
+/* 32-bit VMMs' ioctls: security_file_ioctl_compat (6.8+), beside the native hook. */
+static void probe_lsm_compat(struct pm_capture *c)
+{
+	set_hook(c, PM_HOOK_LSM_COMPAT, "lsm/file_ioctl_compat", "policy enforcement of 32-bit VMMs", false);
+	if (c->hooks[PM_HOOK_LSM].state != PM_HOOK_LIVE)
+		hook_reason(c, PM_HOOK_LSM_COMPAT, PM_HOOK_UNAVAILABLE, "lsm/file_ioctl is not live");
+	else if (!btf_has_func("bpf_lsm_file_ioctl_compat"))
+		hook_reason(c, PM_HOOK_LSM_COMPAT, PM_HOOK_UNAVAILABLE,
+			    "kernel has no security_file_ioctl_compat (before 6.8): compat ioctls take lsm/file_ioctl");
+	else
+		c->hooks[PM_HOOK_LSM_COMPAT].state = PM_HOOK_LIVE;
+}
+
+static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const struct pm_ksym_req *ks)
 {
 	struct capture_bpf *s = c->skel;
 	bool ioctl_fexit, falloc_fexit;
@@ -284,8 +365,10 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	set_hook(c, PM_HOOK_RMP_FAULT, "kvm_rmp_fault", "rmp_fault (aggregated)", false);
 	set_hook(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", "private page_fault (aggregated)", false);
 	set_hook(c, PM_HOOK_SET_ATTR_TP, "kvm_vm_set_mem_attributes", "set_attr (aggregated)", false);
-	probe_fexit(c, fexit_refused);
-	probe_lsm(c, ks, fexit_refused);
+	probe_fexit(c);
+	probe_lsm(c, ks);
+	probe_lsm_compat(c);
+	apply_refusal(c, PM_HOOK_LSM_COMPAT);
 	s->rodata->policy_in_lsm = live(c, PM_HOOK_LSM);
 	s->rodata->lsm_reports_attempt = live(c, PM_HOOK_LSM) && live(c, PM_HOOK_VM_IOCTL_FEXIT);
 	ioctl_fexit = live(c, PM_HOOK_VM_IOCTL_FEXIT);
@@ -298,6 +381,10 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	else
 		c->hooks[PM_HOOK_EXIT].state = PM_HOOK_LIVE;
 	probe_syscall_tp(c, PM_HOOK_IOCTL_TP, "ioctl", ks[1].addr, "kvm_vm_ioctl", ioctl_fexit, o->no_syscall_hooks);
+	/* superseded, yet loaded: it stands in if kvm_vm_ioctl's trampoline falls silent */
+	c->ioctl_standby = c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_SUPERSEDED && !o->no_syscall_hooks &&
+			   syscall_tp_exists("sys_enter_ioctl") && syscall_tp_exists("sys_exit_ioctl") &&
+			   ks[1].addr && !c->refused[PM_HOOK_IOCTL_TP].on;
 	probe_syscall_tp(c, PM_HOOK_FALLOCATE_TP, "fallocate", ks[3].addr, "kvm_gmem_fallocate", falloc_fexit,
 			 o->no_syscall_hooks);
 	c->hooks[PM_HOOK_PROC_EXIT].state = tp_nparams("sched_process_exit") > 0 ? PM_HOOK_LIVE : PM_HOOK_UNAVAILABLE;
@@ -307,32 +394,10 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 	if (live(c, PM_HOOK_SET_ATTR_TP) && !ks[1].addr)
 		hook_reason(c, PM_HOOK_SET_ATTR_TP, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
 
-	bpf_program__set_autoload(s->progs.pm_inject_exit, false);
-	bpf_program__set_autoload(s->progs.pm_exit, live(c, PM_HOOK_EXIT));
-	bpf_program__set_autoload(s->progs.pm_sys_enter_ioctl, live(c, PM_HOOK_IOCTL_TP));
-	bpf_program__set_autoload(s->progs.pm_sys_exit_ioctl, live(c, PM_HOOK_IOCTL_TP));
-	bpf_program__set_autoload(s->progs.pm_sys_enter_fallocate, live(c, PM_HOOK_FALLOCATE_TP));
-	bpf_program__set_autoload(s->progs.pm_sys_exit_fallocate, live(c, PM_HOOK_FALLOCATE_TP));
-	bpf_program__set_autoload(s->progs.pm_proc_exit, live(c, PM_HOOK_PROC_EXIT));
-	bpf_program__set_autoload(s->progs.pm_rmp_fault, live(c, PM_HOOK_RMP_FAULT));
-	bpf_program__set_autoload(s->progs.pm_page_fault, live(c, PM_HOOK_PAGE_FAULT));
-	bpf_program__set_autoload(s->progs.pm_set_attr, live(c, PM_HOOK_SET_ATTR_TP));
-	bpf_program__set_autoload(s->progs.pm_vm_ioctl_exit, live(c, PM_HOOK_VM_IOCTL_FEXIT));
-	bpf_program__set_autoload(s->progs.pm_dev_ioctl_exit, live(c, PM_HOOK_DEV_IOCTL_FEXIT));
-	bpf_program__set_autoload(s->progs.pm_vcpu_ioctl_entry, live(c, PM_HOOK_VCPU_IOCTL_FENTRY));
-	bpf_program__set_autoload(s->progs.pm_gmem_fallocate_exit, live(c, PM_HOOK_GMEM_FALLOC_FEXIT));
-	bpf_program__set_autoload(s->progs.pm_destroy_vm, live(c, PM_HOOK_DESTROY_FENTRY));
-	bpf_program__set_autoload(s->progs.pm_lsm_ioctl, live(c, PM_HOOK_LSM));
+	for (unsigned h = 0; h < PM_HOOK_MAX; h++)
+		apply_refusal(c, h);
+	set_autoload(c);
 }
-
-static bool any_fexit_live(const struct pm_capture *c)
-{
-	for (unsigned i = 0; i < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); i++)
-		if (live(c, fexit_hooks[i].hook))
-			return true;
-	return live(c, PM_HOOK_LSM);
-}
-
 
 /*
  * Everything the LSM program touches: pinned, a restarted privmemd loads its
@@ -382,44 +447,376 @@ static void unpin_all(const char *dir)
 	rmdir(dir);
 }
 
-/* The LSM link: adopted when pinned (no gap, no second decision), else attached and pinned. */
-static void attach_lsm(struct pm_capture *c)
+
+/*
+ * The LSM link. One pinned by a previous privmemd is adopted, so
+ * enforcement has no gap, and the fresh program takes its place: the old
+ * one was loaded for another privmem and another KVM (its rodata holds the
+ * addresses of that load). A tracing link cannot be updated in place
+ * (BPF_LINK_UPDATE wants update_prog, which tracing links lack), so the
+ * fresh program gets its own link, the pin moves to it (rename), and only
+ * then the old link goes: never a moment without a decision. An attempt
+ * made in that instant is decided twice (and charged twice), never not at all.
+ */
+static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, char *why, size_t len)
 {
-	char path[256];
-	struct bpf_link *l;
+	char path[256], tmp[272];
+	struct bpf_link *old = NULL, *l;
+	int err;
 
-	if (c->hooks[PM_HOOK_LSM].state != PM_HOOK_LIVE)
-		return;
-	snprintf(path, sizeof(path), "%s/link_lsm", c->pin_dir);
-	if (c->pin && (l = bpf_link__open(path))) {
-		c->links[c->nlinks++] = l;
-		snprintf(c->hooks[PM_HOOK_LSM].reason, sizeof(c->hooks[PM_HOOK_LSM].reason),
-			 "adopted the pinned link of a previous privmemd");
-		return;
+	snprintf(path, sizeof(path), "%s/%s", c->pin_dir,
+		 progs[i].hook == PM_HOOK_LSM_COMPAT ? "link_lsm_compat" : "link_lsm");
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (c->pin)
+		old = bpf_link__open(path);
+	if (old && bpf_link__update_program(old, p) == 0) {
+		c->plink[i] = old;
+		snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
+			 "adopted the pinned link of a previous privmemd, fresh program swapped in");
+		return 0;
 	}
-	l = bpf_program__attach(c->skel->progs.pm_lsm_ioctl);
-	if (!l) {
-		hook_reason(c, PM_HOOK_LSM, PM_HOOK_FAILED, "attach: %s", strerror(errno));
-		return;
-	}
-	c->links[c->nlinks++] = l;
-	if (c->pin && bpf_link__pin(l, path))
-		fprintf(stderr, "privmemd: cannot pin %s: %s (enforcement ends with this process)\n", path,
-			strerror(errno));
-}
-
-static void attach(struct pm_capture *c, enum pm_hook h, struct bpf_program *p)
-{
-	struct bpf_link *l;
-
-	if (c->hooks[h].state != PM_HOOK_LIVE)
-		return;
 	l = bpf_program__attach(p);
 	if (!l) {
-		hook_reason(c, h, PM_HOOK_FAILED, "attach %s: %s", bpf_program__name(p), strerror(errno));
+		err = -errno;
+		snprintf(why, len, "attach %s: %s", bpf_program__name(p), strerror(errno));
+		bpf_link__destroy(old);
+		return err;
+	}
+	c->plink[i] = l;
+	if (!c->pin)
+		return 0;
+	unlink(tmp);
+	if (bpf_link__pin(l, old ? tmp : path) || (old && rename(tmp, path))) {
+		fprintf(stderr, "privmemd: cannot pin %s: %s (enforcement ends with this process)\n", path,
+			strerror(errno));
+		unlink(tmp);
+	}
+	if (old) {
+		bpf_link__destroy(old);	/* unpinned by the rename: this detaches the old program */
+		snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
+			 "took over the pinned link of a previous privmemd with a fresh program");
+	}
+	return 0;
+}
+
+static int attach_prog(struct pm_capture *c, unsigned i, char *why, size_t len)
+{
+	struct bpf_program *p = prog_of(c, i);
+	struct bpf_link *l;
+
+	if (!p || !live(c, progs[i].hook) || bpf_program__fd(p) < 0)
+		return 0;
+	if (progs[i].hook == PM_HOOK_LSM || progs[i].hook == PM_HOOK_LSM_COMPAT)
+		return attach_lsm(c, i, p, why, len);
+	l = bpf_program__attach(p);
+	if (!l) {
+		snprintf(why, len, "attach %s: %s", bpf_program__name(p), strerror(errno));
+		return -errno;
+	}
+	c->plink[i] = l;
+	return 0;
+}
+
+static void detach_all(struct pm_capture *c)
+{
+	for (unsigned i = 0; i < NPROGS; i++) {
+		bpf_link__destroy(c->plink[i]);
+		c->plink[i] = NULL;
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		bpf_link__destroy(c->standin[i]);
+		c->standin[i] = NULL;
+	}
+}
+
+/* Attaches every live program; on a refusal, says which hook and why. */
+static int attach_all(struct pm_capture *c, int *bad, char *why, size_t len)
+{
+	for (unsigned i = 0; i < NPROGS; i++) {
+		int err = attach_prog(c, i, why, len);
+
+		if (err) {
+			*bad = (int)i;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The program libbpf named in its last complaint (load, relocation, attach target). */
+static int failed_prog(void)
+{
+	char name[64] = "", *p = libbpf_log;
+	int found = -1;
+
+	while ((p = strstr(p, "prog '"))) {
+		char *q = p + 6, *e = strchr(q, '\'');
+
+		p = q;
+		if (!e || (size_t)(e - q) >= sizeof(name))
+			continue;
+		memcpy(name, q, e - q);
+		name[e - q] = '\0';
+		for (unsigned i = 0; i < NPROGS; i++)
+			if (strcmp(progs[i].prog, name) == 0)
+				found = (int)i;
+	}
+	return found;
+}
+
+static bool sleepable_lsm(const struct pm_capture *c, unsigned i)
+{
+	return strcmp(progs[i].prog, "pm_lsm_ioctl_s") == 0 && !c->lsm_nosleep;
+}
+
+/* Program I refused: its hook goes (the sleepable LSM only gives way to the plain one). */
+static void refused_prog(struct pm_capture *c, unsigned i, const char *fmt, ...)
+{
+	enum pm_hook h = progs[i].hook;
+	va_list ap;
+
+	if (sleepable_lsm(c, i)) {
+		c->lsm_nosleep = true;
 		return;
 	}
-	c->links[c->nlinks++] = l;
+	c->refused[h].on = true;
+	va_start(ap, fmt);
+	vsnprintf(c->refused[h].why, sizeof(c->refused[h].why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A pinned map this object cannot reuse (an upgrade changed its layout):
+ * unpinned, so the next pass makes a fresh one. The running LSM keeps the
+ * old map until the fresh program takes its link over.
+ */
+static bool drop_stale_pin(void)
+{
+	const char *k = "couldn't reuse pinned map at '";
+	char *p = strstr(libbpf_log, k), *e, path[256];
+
+	if (!p || !(e = strchr(p + strlen(k), '\'')) || (size_t)(e - p - strlen(k)) >= sizeof(path))
+		return false;
+	memcpy(path, p + strlen(k), e - p - strlen(k));
+	path[e - p - strlen(k)] = '\0';
+	if (unlink(path))
+		return false;
+	fprintf(stderr, "privmemd: %s did not match this privmem's layout: made afresh\n", path);
+	return true;
+}
+
+/* ------------------------------------------------------ proof of life ---- */
+#define KVM_GET_API_VERSION_NR	0xae00u
+#define KVM_CREATE_VCPU_NR	0xae41u
+#define KVM_GET_MP_STATE_NR	0x8004ae98u
+#define VERIFY_TRIES		3	/* attaches of a trampoline that does not run */
+#define SILENT_MIN		4	/* sibling calls a hook may miss before it is silent */
+
+/* Is FUNC in ftrace's list of patched call sites? -1: cannot tell (no tracefs). */
+static int ftrace_enabled(const char *func)
+{
+	static const char *const paths[] = { "/sys/kernel/tracing/enabled_functions",
+					     "/sys/kernel/debug/tracing/enabled_functions" };
+	size_t n = strlen(func);
+	char line[512];
+	int found = -1;
+
+	for (unsigned i = 0; i < 2 && found < 0; i++) {
+		FILE *f = fopen(paths[i], "re");
+
+		if (!f)
+			continue;
+		found = 0;
+		while (!found && fgets(line, sizeof(line), f))
+			found = strncmp(line, func, n) == 0 && (line[n] == ' ' || line[n] == '\t');
+		fclose(f);
+	}
+	return found;
+}
+
+/*
+ * Calls every trampoline's function once, as privmemd (the programs count
+ * these and do nothing else: selftest() in hookcheck.bpf.h): /dev/kvm, a
+ * VM, a vCPU, a guest_memfd and a punch where the kernel gives them, then
+ * the VM's end. called[h] says which hooks were exercised.
+ */
+static void call_kvm(bool called[PM_HOOK_MAX])
+{
+	struct pm_kvm_create_guest_memfd g = { .size = 2u << 20 };
+	int kfd, vfd = -1, cfd = -1, gfd = -1;
+
+	kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kfd < 0)
+		return;
+	called[PM_HOOK_DEV_IOCTL_FEXIT] = ioctl(kfd, KVM_GET_API_VERSION_NR, 0) >= 0;
+	vfd = ioctl(kfd, PM_KVM_CREATE_VM, 0);
+	if (vfd >= 0) {
+		called[PM_HOOK_VM_IOCTL_FEXIT] = ioctl(vfd, PM_KVM_CHECK_EXTENSION, 0) >= 0;
+		if (ioctl(vfd, PM_KVM_CHECK_EXTENSION, PM_KVM_CAP_GUEST_MEMFD) > 0) {
+			gfd = ioctl(vfd, PM_KVM_CREATE_GUEST_MEMFD, &g);
+			if (gfd < 0) {
+				g.flags = PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED;
+				gfd = ioctl(vfd, PM_KVM_CREATE_GUEST_MEMFD, &g);
+			}
+			called[PM_HOOK_GMEM_FALLOC_FEXIT] =
+				gfd >= 0 && fallocate(gfd, PM_FALLOC_FL_PUNCH_HOLE | PM_FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+		}
+		cfd = ioctl(vfd, KVM_CREATE_VCPU_NR, 0);
+		if (cfd >= 0) {
+			uint32_t mp;
+
+			ioctl(cfd, KVM_GET_MP_STATE_NR, &mp);
+			called[PM_HOOK_VCPU_IOCTL_FENTRY] = true;
+		}
+	}
+	if (cfd >= 0)
+		close(cfd);
+	if (gfd >= 0)
+		close(gfd);
+	if (vfd >= 0) {
+		close(vfd);	/* the last reference: kvm_destroy_vm runs before close returns */
+		called[PM_HOOK_DESTROY_FENTRY] = true;
+	}
+	close(kfd);
+}
+
+static int prog_index(enum pm_hook h)
+{
+	for (unsigned i = 0; i < NPROGS; i++)
+		if (progs[i].hook == h)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * A trampoline is live when the kernel patched its call site (ftrace's
+ * enabled_functions, where tracefs shows it) and it ran for a real call.
+ * Returns the first trampoline that failed both tries of proof, or -1.
+ */
+static int verify_trampolines(struct pm_capture *c, char *why, size_t len)
+{
+	for (unsigned t = 0; t < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); t++) {
+		enum pm_hook h = fexit_hooks[t].hook;
+		int i = prog_index(h);
+		bool called[PM_HOOK_MAX] = { false };
+		int ef = -1;
+		uint64_t ran = 0;
+
+		if (!live(c, h) || i < 0)
+			continue;
+		for (int try = 1; try <= VERIFY_TRIES; try++) {
+			c->skel->bss->selftest_hits[h] = 0;
+			c->skel->bss->selftest_tgid = getpid();
+			call_kvm(called);
+			c->skel->bss->selftest_tgid = 0;
+			ran = c->skel->bss->selftest_hits[h];
+			ef = ftrace_enabled(fexit_hooks[t].func);
+			if (ef != 0 && (!called[h] || ran))
+				break;
+			/* attached, yet not there: a fresh link, and prove it again */
+			fprintf(stderr, "privmemd: %s attached but %s; attaching it again (%d of %d)\n",
+				fexit_hooks[t].func, ef == 0 ? "missing from enabled_functions" : "never ran",
+				try, VERIFY_TRIES);
+			bpf_link__destroy(c->plink[i]);
+			c->plink[i] = bpf_program__attach(prog_of(c, i));
+			if (!c->plink[i])
+				break;
+		}
+		if (!c->plink[i] || ef == 0 || (called[h] && !ran)) {
+			snprintf(why, len, "%s attached but never ran (%s, self-test %s)", fexit_hooks[t].func,
+				 ef == 0 ? "missing from enabled_functions" : ef < 0 ? "no tracefs" : "in enabled_functions",
+				 called[h] ? "0 calls seen" : "not possible");
+			return (int)h;
+		}
+		snprintf(c->hooks[h].verified, sizeof(c->hooks[h].verified), "%s%s%s",
+			 ef > 0 ? "enabled_functions" : "", ef > 0 && called[h] ? ", " : "",
+			 called[h] ? "self-test call" : "");
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------ cross-checks ---- */
+static uint64_t xc(struct pm_capture *c, uint32_t i)
+{
+	return percpu_sum(bpf_map__fd(c->skel->maps.xcheck), i, c->ncpus);
+}
+
+/*
+ * The syscall ioctl tracepoints take over what a silent kvm_vm_ioctl
+ * trampoline no longer books (the other trampolines keep theirs).
+ */
+static void stand_in(struct pm_capture *c)
+{
+	struct pm_hook_status *tp = &c->hooks[PM_HOOK_IOCTL_TP];
+
+	if (c->standin[0] || !c->ioctl_standby)
+		return;
+	c->skel->data->tp_cmds = PM_TP_VM_IOCTL;
+	c->skel->bss->vm_ioctl_stood_in = 1;
+	c->standin[0] = bpf_program__attach(c->skel->progs.pm_sys_exit_ioctl);
+	c->standin[1] = c->standin[0] ? bpf_program__attach(c->skel->progs.pm_sys_enter_ioctl) : NULL;
+	if (!c->standin[1]) {
+		snprintf(tp->reason, sizeof(tp->reason), "could not stand in for silent kvm_vm_ioctl: %s",
+			 strerror(errno));
+		bpf_link__destroy(c->standin[0]);
+		c->standin[0] = NULL;
+		c->skel->bss->vm_ioctl_stood_in = 0;
+		return;
+	}
+	tp->state = PM_HOOK_LIVE;
+	snprintf(tp->reason, sizeof(tp->reason), "standing in for silent kvm_vm_ioctl (decide, gmem_create)");
+	fprintf(stderr, "privmemd: kvm_vm_ioctl is silent: syscalls:ioctl stands in for it\n");
+}
+
+/*
+ * HOOK missed calls while SIB (the count of the same calls seen by its
+ * siblings) went on: SILENT_MIN of them since HOOK last moved make it
+ * silent, its next count live again.
+ */
+static void check_silent(struct pm_capture *c, enum pm_hook h, uint64_t hook, uint64_t sib, const char *sibs)
+{
+	struct pm_hook_status *s = &c->hooks[h];
+
+	if (s->state != PM_HOOK_LIVE && s->state != PM_HOOK_SILENT)
+		return;
+	if (hook != c->xsnap[h].hook || sib < c->xsnap[h].sib) {
+		c->xsnap[h].hook = hook;
+		c->xsnap[h].sib = sib;
+		if (s->state == PM_HOOK_SILENT) {
+			s->state = PM_HOOK_LIVE;
+			s->reason[0] = '\0';
+		}
+		return;
+	}
+	if (sib - c->xsnap[h].sib < SILENT_MIN)
+		return;
+	s->missed = sib - c->xsnap[h].sib;
+	if (s->state == PM_HOOK_SILENT)
+		return;
+	s->state = PM_HOOK_SILENT;
+	snprintf(s->reason, sizeof(s->reason), "attached, but saw none of the last %llu calls %s saw",
+		 (unsigned long long)s->missed, sibs);
+	fprintf(stderr, "privmemd: %s is silent: %s\n", s->name, s->reason);
+	if (h == PM_HOOK_VM_IOCTL_FEXIT)
+		stand_in(c);
+}
+
+static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
+{
+	return a > b ? (a > c ? a : c) : (b > c ? b : c);
+}
+
+/* LSM attempts vs fexit attempts vs the kernel's own set-attribute tracepoint. */
+static void cross_check(struct pm_capture *c, const uint64_t *hits)
+{
+	uint64_t lsm_pass = xc(c, PM_XC_LSM_SETATTR), lsm = lsm_pass + xc(c, PM_XC_LSM_DENIED);
+	uint64_t fx = xc(c, PM_XC_FEXIT_SETATTR), fx_ok = xc(c, PM_XC_FEXIT_SETATTR_OK);
+	uint64_t tp = xc(c, PM_XC_TP_SETATTR), kset = hits[PM_HOOK_SET_ATTR_TP];
+
+	check_silent(c, PM_HOOK_VM_IOCTL_FEXIT, fx, max3(live(c, PM_HOOK_LSM) ? lsm_pass : 0, kset, tp),
+		     "lsm/file_ioctl, kvm_vm_set_mem_attributes or syscalls:ioctl");
+	check_silent(c, PM_HOOK_LSM, lsm, max3(fx, kset, tp), "kvm_vm_ioctl, kvm_vm_set_mem_attributes or syscalls:ioctl");
+	check_silent(c, PM_HOOK_SET_ATTR_TP, kset, fx_ok, "kvm_vm_ioctl (successful ones)");
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -437,7 +834,6 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		{ "kvm_dev_ioctl", 0 }, { "kvm_vm_ioctl", 0 }, { "kvm_vcpu_ioctl", 0 }, { "kvm_gmem_fallocate", 0 },
 	};
 	struct pm_capture *c;
-	char refused[160] = "";
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -458,11 +854,13 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		goto fail;
 	}
 	/*
-	 * Try with trampolines first; a kernel that refuses them (EPERM, no
-	 * BPF trampoline support) fails the whole load, so retry without.
+	 * One pass per refusal: a program the kernel will not load or attach
+	 * takes its own hook out (and lets that hook's fallback in), never the
+	 * others. Each pass has a new hook out, so this ends.
 	 */
-	for (int pass = 0; pass < 2; pass++) {
+	for (unsigned pass = 0;; pass++) {
 		char why[256];
+		int i;
 
 		capture_bpf__destroy(c->skel);
 		c->skel = capture_bpf__open();
@@ -476,38 +874,42 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
 		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
 		c->skel->rodata->count_exits = !o->no_exit_stats;
-		probe(c, o, ks, pass ? refused : NULL);
+		probe(c, o, ks);
 		if (c->pin && live(c, PM_HOOK_LSM))
 			pin_paths(c);
 		libbpf_log_len = 0;
 		err = capture_bpf__load(c->skel);
-		if (!err)
-			break;
-		last_reason(why, sizeof(why));
-		if (pass == 0 && any_fexit_live(c)) {
-			/* EPERM's log is libbpf's ulimit guess; the kernel simply refuses them */
-			snprintf(refused, sizeof(refused), "fentry/fexit/lsm programs refused by the kernel (%s%s%.80s)",
-				 strerror(-err), err == -EPERM ? "" : ": ", err == -EPERM ? "" : why);
+		if (err) {
+			last_reason(why, sizeof(why));
+			if (pass <= 2 * PM_HOOK_MAX && drop_stale_pin())
+				continue;
+			i = failed_prog();
+			if (i < 0 || pass > 2 * PM_HOOK_MAX || c->refused[progs[i].hook].on) {
+				snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
+				goto fail;
+			}
+			/* EPERM's log is libbpf's ulimit guess; the kernel simply refuses it */
+			refused_prog(c, (unsigned)i, "%s refused by the kernel (%s%s%.80s)", progs[i].prog,
+				     strerror(-err), err == -EPERM ? "" : ": ", err == -EPERM ? "" : why);
 			continue;
 		}
-		snprintf(msg, len, "BPF load failed (%s): %s", strerror(-err), why);
-		goto fail;
+		err = attach_all(c, &i, why, sizeof(why));
+		if (!err) {
+			int dead = verify_trampolines(c, why, sizeof(why));
+
+			if (dead < 0)
+				break;
+			i = prog_index((enum pm_hook)dead);
+			err = -ENOENT;
+		}
+		detach_all(c);
+		if (pass > 2 * PM_HOOK_MAX || (c->refused[progs[i].hook].on && !sleepable_lsm(c, i))) {
+			snprintf(msg, len, "%s", why);
+			goto fail;
+		}
+		refused_prog(c, (unsigned)i, "%s", why);
 	}
-	attach(c, PM_HOOK_EXIT, c->skel->progs.pm_exit);
-	attach(c, PM_HOOK_IOCTL_TP, c->skel->progs.pm_sys_enter_ioctl);
-	attach(c, PM_HOOK_IOCTL_TP, c->skel->progs.pm_sys_exit_ioctl);
-	attach(c, PM_HOOK_FALLOCATE_TP, c->skel->progs.pm_sys_enter_fallocate);
-	attach(c, PM_HOOK_FALLOCATE_TP, c->skel->progs.pm_sys_exit_fallocate);
-	attach(c, PM_HOOK_PROC_EXIT, c->skel->progs.pm_proc_exit);
-	attach(c, PM_HOOK_RMP_FAULT, c->skel->progs.pm_rmp_fault);
-	attach(c, PM_HOOK_PAGE_FAULT, c->skel->progs.pm_page_fault);
-	attach(c, PM_HOOK_SET_ATTR_TP, c->skel->progs.pm_set_attr);
-	attach(c, PM_HOOK_VM_IOCTL_FEXIT, c->skel->progs.pm_vm_ioctl_exit);
-	attach(c, PM_HOOK_DEV_IOCTL_FEXIT, c->skel->progs.pm_dev_ioctl_exit);
-	attach(c, PM_HOOK_VCPU_IOCTL_FENTRY, c->skel->progs.pm_vcpu_ioctl_entry);
-	attach(c, PM_HOOK_GMEM_FALLOC_FEXIT, c->skel->progs.pm_gmem_fallocate_exit);
-	attach(c, PM_HOOK_DESTROY_FENTRY, c->skel->progs.pm_destroy_vm);
-	attach_lsm(c);
+	err = 0;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
 	if (!c->rb) {
 		err = -errno;
@@ -528,8 +930,7 @@ void pm_capture_close(struct pm_capture *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
-	for (unsigned i = 0; i < c->nlinks; i++)
-		bpf_link__destroy(c->links[i]);
+	detach_all(c);
 	capture_bpf__destroy(c->skel);
 	free(c);
 }
@@ -567,8 +968,11 @@ const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c)
 {
 	int fd = bpf_map__fd(c->skel->maps.hook_hits);
 
+	uint64_t hits[PM_HOOK_MAX];
+
 	for (uint32_t h = 0; h < PM_HOOK_MAX; h++)
-		c->hooks[h].hits = percpu_sum(fd, h, c->ncpus);
+		c->hooks[h].hits = hits[h] = percpu_sum(fd, h, c->ncpus);
+	cross_check(c, hits);
 	return c->hooks;
 }
 

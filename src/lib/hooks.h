@@ -12,7 +12,9 @@ enum pm_hook_state {
 	PM_HOOK_DISABLED,		/* available, turned off by the operator */
 	PM_HOOK_SUPERSEDED,		/* a cheaper hook covers the same events */
 	PM_HOOK_FAILED,			/* load or attach refused */
-	PM_HOOK_LIVE,			/* attached */
+	PM_HOOK_LIVE,			/* attached, proven to run, and seeing what its siblings see */
+	PM_HOOK_SILENT,			/* attached, but misses calls its siblings see */
+	PM_HOOK_STATES,
 };
 
 struct pm_hook_status {
@@ -21,6 +23,8 @@ struct pm_hook_status {
 	enum pm_hook_state state;
 	bool taxes_all;			/* costs every process (syscall tracepoints) */
 	char reason[160];		/* why not live */
+	char verified[64];		/* how a live trampoline was proven to run */
+	uint64_t missed;		/* silent: calls its siblings saw that it did not */
 	uint64_t hits;
 };
 

@@ -379,7 +379,7 @@ static void vm_sub(struct pm_vm *a, const struct pm_vm *b)
 	a->denied = sub(a->denied, b->denied);
 	a->would_deny = sub(a->would_deny, b->would_deny);
 	for (int w = 0; w < 2; w++) {
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < PM_VERDICTS; i++)
 			a->deny_reason[w][i] = sub(a->deny_reason[w][i], b->deny_reason[w][i]);
 		for (int i = 0; i < PM_RULE_SLOTS; i++)
 			a->deny_rule[w][i] = sub(a->deny_rule[w][i], b->deny_rule[w][i]);

@@ -944,7 +944,7 @@ static int parse_header(struct pm_trace *t, char *msg, size_t len)
 				const char *s = (const char *)v + 2, *e = (const char *)v + n;
 				size_t l1 = strnlen(s, (size_t)(e - s)), l2;
 
-				h->state = v[0] <= PM_HOOK_LIVE ? (enum pm_hook_state)v[0] : PM_HOOK_UNAVAILABLE;
+				h->state = v[0] < PM_HOOK_STATES ? (enum pm_hook_state)v[0] : PM_HOOK_UNAVAILABLE;
 				h->taxes_all = v[1] != 0;
 				h->name = strndup(s, l1);
 				s += l1 < (size_t)(e - s) ? l1 + 1 : l1;

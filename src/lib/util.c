@@ -7,6 +7,7 @@
 #include <time.h>
 #include "util.h"
 #include "privmem/events.h"
+#include "privmem/decide.h"
 
 static const struct {
 	int err;
@@ -46,9 +47,10 @@ const char *pm_dir_name(int dir)
 
 const char *pm_deny_reason(unsigned verdict)
 {
-	static const char *const reason[] = { "allow", "rate", "max_request", "shared_ceiling" };
+	static const char *const reason[PM_VERDICTS] = { "allow", "rate", "max_request", "shared_ceiling",
+							  "unreadable" };
 
-	return verdict < 4 ? reason[verdict] : "unknown";
+	return verdict < PM_VERDICTS ? reason[verdict] : "unknown";
 }
 
 const char *pm_exit_reason_name(unsigned reason)

@@ -7,9 +7,9 @@
 
 const char *pm_hook_state_name(enum pm_hook_state s)
 {
-	static const char *const n[] = { "unavailable", "disabled", "superseded", "failed", "live" };
+	static const char *const n[] = { "unavailable", "disabled", "superseded", "failed", "live", "silent" };
 
-	return s <= PM_HOOK_LIVE ? n[s] : "?";
+	return s < PM_HOOK_STATES ? n[s] : "?";
 }
 
 static void add_u64(json_object *o, const char *k, uint64_t v)
@@ -109,7 +109,7 @@ static json_object *json_denials(const struct pm_vm *vm)
 		json_object *k = json_object_new_object(), *br = json_object_new_object(),
 			    *bu = json_object_new_object();
 
-		for (int i = 1; i < 4; i++)
+		for (int i = 1; i < PM_VERDICTS; i++)
 			if (vm->deny_reason[w][i])
 				add_u64(br, pm_deny_reason(i), vm->deny_reason[w][i]);
 		for (int i = 0; i < PM_RULE_SLOTS; i++) {
@@ -206,6 +206,10 @@ json_object *pm_json_hooks(const struct pm_hook_status *hooks, unsigned nhooks)
 		add_u64(h, "hits", hooks[i].hits);
 		if (hooks[i].reason[0])
 			json_object_object_add(h, "reason", json_object_new_string(hooks[i].reason));
+		if (hooks[i].verified[0])
+			json_object_object_add(h, "verified", json_object_new_string(hooks[i].verified));
+		if (hooks[i].state == PM_HOOK_SILENT)
+			add_u64(h, "missed", hooks[i].missed);
 		json_object_object_add(o, hooks[i].name, h);
 	}
 	return o;

@@ -192,7 +192,7 @@ static void apply_denial(struct pm_vm *vm, const struct pm_event *e)
 		vm->would_deny++;
 	else
 		vm->denied++;
-	vm->deny_reason[w][e->source < 4 ? e->source : 0]++;
+	vm->deny_reason[w][e->source < PM_VERDICTS ? e->source : 0]++;
 	vm->deny_rule[w][e->aux < PM_RULE_SLOTS ? e->aux : PM_RULE_SLOTS - 1]++;
 	vm->recent_denials[vm->denials_total++ % PM_RECENT_DENIALS] = (struct pm_recent_denial){
 		.ts = e->ts, .gpa = e->addr, .size = e->size, .rule = e->aux,

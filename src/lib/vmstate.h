@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "hist.h"
 #include "privmem/events.h"
+#include "privmem/decide.h"
 
 #define PM_ERRNO_SLOTS	140	/* errnos above this are counted in the last slot */
 #define PM_RECENT	64	/* recent requests kept per VM */
@@ -63,7 +64,7 @@ struct pm_vm {
 	uint64_t discards, discard_bytes, discard_errors;
 	uint64_t denied, would_deny;
 	/* [0] denied, [1] would_deny; by enum pm_verdict and by rule id (last slot: the rest) */
-	uint64_t deny_reason[2][4];
+	uint64_t deny_reason[2][PM_VERDICTS];
 	uint64_t deny_rule[2][PM_RULE_SLOTS];
 	struct pm_recent_denial recent_denials[PM_RECENT_DENIALS];
 	uint64_t denials_total;

@@ -12,7 +12,7 @@ struct pm_whatif_vm {
 	const struct pm_rule *rule;
 	struct pm_bucket b[2];
 	uint64_t decided, denied;
-	uint64_t by_reason[4];
+	uint64_t by_reason[PM_VERDICTS];
 	uint64_t by_rule[PM_RULE_SLOTS];
 };
 
@@ -108,7 +108,7 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 	if (verdict == PM_ALLOW)
 		return;
 	v->denied++;
-	v->by_reason[verdict & 3]++;
+	v->by_reason[verdict < PM_VERDICTS ? verdict : 0]++;
 	v->by_rule[v->rule->id < PM_RULE_SLOTS ? v->rule->id : PM_RULE_SLOTS - 1]++;
 	note_denial(w, e, v->rule->id, verdict);
 }
@@ -136,7 +136,7 @@ static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, c
 		v ? pm_policy_rule_name(w->policy, v->rule->id, name, sizeof(name)) : "none"));
 	json_object_object_add(o, "decided", json_object_new_uint64(v ? v->decided : 0));
 	json_object_object_add(o, "would_deny", json_object_new_uint64(v ? v->denied : 0));
-	for (int i = 1; v && i < 4; i++)
+	for (int i = 1; v && i < PM_VERDICTS; i++)
 		if (v->by_reason[i])
 			json_object_object_add(br, pm_deny_reason(i), json_object_new_uint64(v->by_reason[i]));
 	for (int i = 0; v && i < PM_RULE_SLOTS; i++) {

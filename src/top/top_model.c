@@ -234,6 +234,12 @@ static void fill_hooks(struct top_snapshot *s, json_object *hooks)
 		json_object *tax;
 
 		s->hooks++;
+		if (strcmp(str(h, "state"), "silent") == 0) {
+			size_t n = strlen(s->silent_hooks);
+
+			s->hooks_silent++;
+			snprintf(s->silent_hooks + n, sizeof(s->silent_hooks) - n, "%s%s", n ? " " : "", name);
+		}
 		if (strcmp(str(h, "state"), "live"))
 			continue;
 		s->hooks_live++;
@@ -447,6 +453,8 @@ json_object *top_snapshot_json(const struct top_snapshot *s, const char *source)
 	add_u64(o, "events", s->events);
 	add_u64(o, "lost", s->lost);
 	add_u64(o, "hooks_live", s->hooks_live);
+	add_u64(o, "hooks_silent", s->hooks_silent);
+	json_object_object_add(o, "silent_hooks", json_object_new_string(s->silent_hooks));
 	json_object_object_add(o, "hooks_tax_all_processes", json_object_new_boolean(s->hooks_tax));
 
 	add_u64(t, "vms", s->tot.vms);

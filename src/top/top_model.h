@@ -88,7 +88,8 @@ struct top_snapshot {
 	unsigned nvms, cap;
 	uint64_t events, lost, bad_events;
 	char policy[32];	/* "none" until the daemon reports one */
-	unsigned hooks, hooks_live;
+	unsigned hooks, hooks_live, hooks_silent;
+	char silent_hooks[200];	/* names of hooks attached but silent, space-separated */
 	bool hooks_tax;		/* a live hook taxes every process */
 	char live_hooks[400];	/* names of the live hooks, space-separated */
 	struct top_totals tot;
