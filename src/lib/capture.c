@@ -494,7 +494,7 @@ static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, c
 	if (old) {
 		bpf_link__destroy(old);	/* unpinned by the rename: this detaches the old program */
 		snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
-			 "took over the pinned link of a previous privmemd with a fresh program");
+			 "adopted the pinned link of a previous privmemd: a fresh program took it over");
 	}
 	return 0;
 }

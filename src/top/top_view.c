@@ -288,8 +288,10 @@ static void draw_header(const struct top_snapshot *s, const struct top_ui *ui, i
 	snprintf(b, sizeof(b), "%u/%u live", s->hooks_live, s->hooks);
 	seg(3, &x, width, "hooks ", b, s->hooks_live ? CRT_NORMAL : CRT_ALERT);
 	if (s->hooks_silent) {
-		snprintf(b, sizeof(b), "%s (attached, sees nothing)", s->silent_hooks);
-		seg(3, &x, width, "SILENT ", b, CRT_ALERT);
+		char sb[sizeof(s->silent_hooks) + 32];
+
+		snprintf(sb, sizeof(sb), "%s (attached, sees nothing)", s->silent_hooks);
+		seg(3, &x, width, "SILENT ", sb, CRT_ALERT);
 	}
 	seg(3, &x, width, "policy: ", s->policy, CRT_NORMAL);
 	fmt_count(c1, sizeof(c1), s->events, 12);
