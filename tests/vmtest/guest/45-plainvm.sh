@@ -74,5 +74,14 @@ eq plainvm_two_run "$ra/$rb" 0/0
 booked $T/vms2.json $T/b.json $T/c.json || vt_fail plainvm_two_destroyed "vm_destroy not seen within 30 s"
 check plainvm_two_books $T/vms2.json $T/b.json $T/c.json
 eq plainvm_lost "$(jpath $T/vms2.json lost)" 0
+# Every live hook this workload passes through was hit: live means firing.
+privmem -s $S status --json >$T/st.json
+for h in kvm_userspace_exit kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_destroy_vm sched_process_exit \
+	lsm/file_ioctl syscalls:ioctl; do
+	st=$(jpath $T/st.json "hooks.$h.state")
+	[ "$st" = live ] || continue
+	hits=$(jpath $T/st.json "hooks.$h.hits")
+	if [ "${hits:-0}" -gt 0 ]; then vt_pass "plainvm_hits_$h ($hits)"; else vt_fail "plainvm_hits_$h" "live, but no hits after 3 VMs"; fi
+done
 kill $P
 wait $P
