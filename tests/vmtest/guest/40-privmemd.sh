@@ -93,6 +93,10 @@ case ",$(cat /sys/kernel/security/lsm)," in
 *,bpf,*) expect lsm/file_ioctl live "" ;;
 *) expect lsm/file_ioctl unavailable "active LSM" ;;
 esac
+# 32-bit VMMs' ioctls: the compat LSM hook exists from 6.8 on
+if [ "$(state lsm/file_ioctl)" != live ]; then expect lsm/file_ioctl_compat unavailable "lsm/file_ioctl"
+elif has_sym bpf_lsm_file_ioctl_compat; then expect lsm/file_ioctl_compat live ""
+else expect lsm/file_ioctl_compat unavailable "security_file_ioctl_compat"; fi
 
 # The bed's own kernel (KVM rebuilt, newest) promises every hook, none of
 # them a syscall tracepoint's tax.
@@ -106,7 +110,7 @@ if [ "${VMTEST_KVM:-}" = swprot ]; then
 fi
 
 # every hook privmemd reports has its oracle above
-known=" kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_userspace_exit syscalls:ioctl syscalls:fallocate sched_process_exit kvm_rmp_fault kvm_page_fault kvm_vm_set_mem_attributes lsm/file_ioctl "
+known=" kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_userspace_exit syscalls:ioctl syscalls:fallocate sched_process_exit kvm_rmp_fault kvm_page_fault kvm_vm_set_mem_attributes lsm/file_ioctl lsm/file_ioctl_compat "
 # (json-c writes "/" as "\/")
 jpath $T/st.json hooks | grep -oE '"[^"]+": *\{' | sed 's/"\([^"]*\)".*/\1/; s#\\/#/#g' >$T/names
 n=0
