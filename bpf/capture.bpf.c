@@ -460,10 +460,9 @@ static __always_inline void emit_resume(void)
 	bpf_map_delete_elem(&pending, &tid);
 }
 
-SEC("tracepoint/syscalls/sys_enter_ioctl")
-int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
+/* An ioctl entering, native or compat: (fd, cmd, arg) from either ABI. */
+static __always_inline int enter_ioctl(__u64 fd, __u64 cmd, __u64 arg)
 {
-	__u64 cmd = (__u32)ctx->args[1];
 	struct task_struct *task;
 	struct call_args ca = {};
 	void *data;
@@ -479,17 +478,17 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 	task = bpf_get_current_task_btf();
 	ca.cmd = cmd;
 	if (cmd == PM_KVM_CREATE_VM) {
-		if (!is_kvm_file(fd_file(task, ctx->args[0]), kvm_dev_ioctl_addr))
+		if (!is_kvm_file(fd_file(task, fd), kvm_dev_ioctl_addr))
 			return 0;
 	} else {
-		data = kvm_file_data(fd_file(task, ctx->args[0]), kvm_vm_ioctl_addr);
+		data = kvm_file_data(fd_file(task, fd), kvm_vm_ioctl_addr);
 		if (!data)
 			return 0;
 		ca.vm = vm_id(data);
 		if (cmd == PM_KVM_SET_MEMORY_ATTRIBUTES) {
 			struct pm_kvm_memory_attributes a = {};
 
-			bpf_probe_read_user(&a, sizeof(a), (void *)ctx->args[2]);
+			bpf_probe_read_user(&a, sizeof(a), (void *)arg);
 			xc_count(PM_XC_TP_SETATTR);
 			ca.addr = a.address;
 			ca.size = a.size;
@@ -499,7 +498,7 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 		} else {
 			struct pm_kvm_create_guest_memfd g = {};
 
-			bpf_probe_read_user(&g, sizeof(g), (void *)ctx->args[2]);
+			bpf_probe_read_user(&g, sizeof(g), (void *)arg);
 			ca.size = g.size;
 			ca.attrs = g.flags;
 		}
@@ -512,6 +511,35 @@ int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 			*slot = ca;
 	}
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ioctl")
+int pm_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_ioctl(ctx->args[0], (__u32)ctx->args[1], ctx->args[2]);
+}
+
+/*
+ * A 32-bit VMM's ioctl: the syscalls:* events ignore compat system calls
+ * on x86, so the fallback also takes raw_syscalls, for compat tasks only
+ * (ia32 ioctl is 54: fd, cmd, arg in bx, cx, dx, 32 bits each).
+ */
+#define NR_ia32_ioctl	54
+#define TS_COMPAT	0x0002
+
+static __always_inline bool in_compat_syscall(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return t->thread_info.status & TS_COMPAT;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(pm_sys_enter_compat, struct pt_regs *regs, long id)
+{
+	if (id != NR_ia32_ioctl || !in_compat_syscall())
+		return 0;
+	return enter_ioctl((__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx);
 }
 
 static __always_inline void emit_decide(const struct call_args *ca, __s64 ret, __u8 flags)
@@ -544,13 +572,11 @@ static __always_inline void emit_vm_create(__u64 vm, __u8 flags)
 	ev_submit(e);
 }
 
-SEC("tracepoint/syscalls/sys_exit_ioctl")
-int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int exit_ioctl(__s64 ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct call_args *ca = bpf_task_storage_get(&ioctl_inflight, task, NULL, 0);
 	struct pm_event *e;
-	__s64 ret = ctx->ret;
 
 	/* Most ioctls on the system end here: their task has no storage. */
 	if (!ca || !ca->cmd)
@@ -576,6 +602,21 @@ int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 	}
 	ca->cmd = 0;
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ioctl")
+int pm_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_ioctl(ctx->ret);
+}
+
+/* Only compat tasks can have an ioctl in flight from pm_sys_enter_compat. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pm_sys_exit_compat, struct pt_regs *regs, long ret)
+{
+	if (!in_compat_syscall())
+		return 0;
+	return exit_ioctl((__s32)ret);
 }
 
 /* Discards: PUNCH_HOLE on a guest_memfd (identified by its fallocate op). */

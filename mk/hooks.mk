@@ -4,3 +4,4 @@ $(O)/static/testvmm32: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -m32 -static -Itests/vmm $(filter %.c,$^) -o $@
 static: $(O)/static/testvmm32
+ktest: $(O)/static/testvmm32

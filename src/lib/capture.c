@@ -25,7 +25,7 @@ struct pm_capture {
 	struct ring_buffer *rb;
 	struct pm_hook_status hooks[PM_HOOK_MAX];
 	struct bpf_link *plink[24];	/* per entry of progs[] */
-	struct bpf_link *standin[2];	/* syscall tracepoints standing in for a silent trampoline */
+	struct bpf_link *standin[4];	/* syscall tracepoints standing in for a silent trampoline */
 	/* what an earlier pass of the load found refused: only those hooks go */
 	struct { bool on; char why[160]; } refused[PM_HOOK_MAX];
 	pm_event_fn cb;
@@ -297,10 +297,13 @@ static const struct {
 	enum pm_hook hook;
 } progs[] = {
 	{ "pm_exit", PM_HOOK_EXIT },
-	{ "pm_sys_enter_ioctl", PM_HOOK_IOCTL_TP },
+	/* exits before enters: an enter without its exit would leave a call in flight */
 	{ "pm_sys_exit_ioctl", PM_HOOK_IOCTL_TP },
-	{ "pm_sys_enter_fallocate", PM_HOOK_FALLOCATE_TP },
+	{ "pm_sys_exit_compat", PM_HOOK_IOCTL_TP },	/* 32-bit VMMs (raw_syscalls) */
+	{ "pm_sys_enter_ioctl", PM_HOOK_IOCTL_TP },
+	{ "pm_sys_enter_compat", PM_HOOK_IOCTL_TP },
 	{ "pm_sys_exit_fallocate", PM_HOOK_FALLOCATE_TP },
+	{ "pm_sys_enter_fallocate", PM_HOOK_FALLOCATE_TP },
 	{ "pm_proc_exit", PM_HOOK_PROC_EXIT },
 	{ "pm_rmp_fault", PM_HOOK_RMP_FAULT },
 	{ "pm_page_fault", PM_HOOK_PAGE_FAULT },
@@ -523,7 +526,7 @@ static void detach_all(struct pm_capture *c)
 		bpf_link__destroy(c->plink[i]);
 		c->plink[i] = NULL;
 	}
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < 4; i++) {
 		bpf_link__destroy(c->standin[i]);
 		c->standin[i] = NULL;
 	}
@@ -753,13 +756,18 @@ static void stand_in(struct pm_capture *c)
 		return;
 	c->skel->data->tp_cmds = PM_TP_VM_IOCTL;
 	c->skel->bss->vm_ioctl_stood_in = 1;
+	/* exits first: an enter without its exit would leave a call in flight */
 	c->standin[0] = bpf_program__attach(c->skel->progs.pm_sys_exit_ioctl);
-	c->standin[1] = c->standin[0] ? bpf_program__attach(c->skel->progs.pm_sys_enter_ioctl) : NULL;
-	if (!c->standin[1]) {
+	c->standin[1] = c->standin[0] ? bpf_program__attach(c->skel->progs.pm_sys_exit_compat) : NULL;
+	c->standin[2] = c->standin[1] ? bpf_program__attach(c->skel->progs.pm_sys_enter_ioctl) : NULL;
+	c->standin[3] = c->standin[2] ? bpf_program__attach(c->skel->progs.pm_sys_enter_compat) : NULL;
+	if (!c->standin[3]) {
 		snprintf(tp->reason, sizeof(tp->reason), "could not stand in for silent kvm_vm_ioctl: %s",
 			 strerror(errno));
-		bpf_link__destroy(c->standin[0]);
-		c->standin[0] = NULL;
+		for (unsigned i = 0; i < 4; i++) {
+			bpf_link__destroy(c->standin[i]);
+			c->standin[i] = NULL;
+		}
 		c->skel->bss->vm_ioctl_stood_in = 0;
 		return;
 	}
