@@ -694,46 +694,62 @@ static int prog_index(enum pm_hook h)
 /*
  * A trampoline is live when the kernel patched its call site (ftrace's
  * enabled_functions, where tracefs shows it) and it ran for a real call.
- * Returns the first trampoline that failed both tries of proof, or -1.
+ * One round of calls proves them all; one that fails gets a fresh link and
+ * the next round, up to VERIFY_TRIES. Returns the first that never passed,
+ * or -1.
  */
 static int verify_trampolines(struct pm_capture *c, char *why, size_t len)
 {
-	for (unsigned t = 0; t < sizeof(fexit_hooks) / sizeof(fexit_hooks[0]); t++) {
+	const unsigned nf = sizeof(fexit_hooks) / sizeof(fexit_hooks[0]);
+	bool called[PM_HOOK_MAX], failing = false;
+	int ef[8] = { 0 };
+
+	for (int try = 1; try <= VERIFY_TRIES; try++) {
+		memset(called, 0, sizeof(called));
+		memset(c->skel->bss->selftest_hits, 0, sizeof(c->skel->bss->selftest_hits));
+		c->skel->bss->selftest_tgid = getpid();
+		call_kvm(called);
+		c->skel->bss->selftest_tgid = 0;
+		failing = false;
+		for (unsigned t = 0; t < nf; t++) {
+			enum pm_hook h = fexit_hooks[t].hook;
+			int i = prog_index(h);
+
+			if (!live(c, h) || i < 0)
+				continue;
+			ef[t] = ftrace_enabled(fexit_hooks[t].func);
+			if (c->plink[i] && ef[t] != 0 && (!called[h] || c->skel->bss->selftest_hits[h]))
+				continue;
+			failing = true;
+			if (try == VERIFY_TRIES)
+				continue;
+			/* attached, yet not there: a fresh link, and prove it again */
+			fprintf(stderr, "privmemd: %s attached but %s; attaching it again (%d of %d)\n",
+				fexit_hooks[t].func, ef[t] == 0 ? "missing from enabled_functions" : "never ran",
+				try, VERIFY_TRIES - 1);
+			bpf_link__destroy(c->plink[i]);
+			c->plink[i] = bpf_program__attach(prog_of(c, i));
+		}
+		if (!failing)
+			break;
+	}
+	for (unsigned t = 0; t < nf; t++) {
 		enum pm_hook h = fexit_hooks[t].hook;
 		int i = prog_index(h);
-		bool called[PM_HOOK_MAX] = { false };
-		int ef = -1;
-		uint64_t ran = 0;
+		bool ran = c->skel->bss->selftest_hits[h] > 0;
 
 		if (!live(c, h) || i < 0)
 			continue;
-		for (int try = 1; try <= VERIFY_TRIES; try++) {
-			c->skel->bss->selftest_hits[h] = 0;
-			c->skel->bss->selftest_tgid = getpid();
-			call_kvm(called);
-			c->skel->bss->selftest_tgid = 0;
-			ran = c->skel->bss->selftest_hits[h];
-			ef = ftrace_enabled(fexit_hooks[t].func);
-			if (ef != 0 && (!called[h] || ran))
-				break;
-			/* attached, yet not there: a fresh link, and prove it again */
-			fprintf(stderr, "privmemd: %s attached but %s; attaching it again (%d of %d)\n",
-				fexit_hooks[t].func, ef == 0 ? "missing from enabled_functions" : "never ran",
-				try, VERIFY_TRIES);
-			bpf_link__destroy(c->plink[i]);
-			c->plink[i] = bpf_program__attach(prog_of(c, i));
-			if (!c->plink[i])
-				break;
-		}
-		if (!c->plink[i] || ef == 0 || (called[h] && !ran)) {
+		if (!c->plink[i] || ef[t] == 0 || (called[h] && !ran)) {
 			snprintf(why, len, "%s attached but never ran (%s, self-test %s)", fexit_hooks[t].func,
-				 ef == 0 ? "missing from enabled_functions" : ef < 0 ? "no tracefs" : "in enabled_functions",
+				 ef[t] == 0 ? "missing from enabled_functions" :
+				 ef[t] < 0 ? "no tracefs" : "in enabled_functions",
 				 called[h] ? "0 calls seen" : "not possible");
 			return (int)h;
 		}
 		snprintf(c->hooks[h].verified, sizeof(c->hooks[h].verified), "%s%s%s",
-			 ef > 0 ? "enabled_functions" : "", ef > 0 && called[h] ? ", " : "",
-			 called[h] ? "self-test call" : "");
+			 ef[t] > 0 ? "enabled_functions" : "", ef[t] > 0 && called[h] ? ", " : "",
+			 called[h] ? "self-test call" : ef[t] > 0 ? "" : "unproven: no tracefs, no KVM call");
 	}
 	return -1;
 }
@@ -918,6 +934,9 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		refused_prog(c, (unsigned)i, "%s", why);
 	}
 	err = 0;
+	if (live(c, PM_HOOK_LSM))
+		snprintf(c->hooks[PM_HOOK_LSM].verified, sizeof(c->hooks[PM_HOOK_LSM].verified), "%s",
+			 c->lsm_nosleep ? "not sleepable (refused): bpf_probe_read_user" : "sleepable: bpf_copy_from_user");
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
 	if (!c->rb) {
 		err = -errno;
