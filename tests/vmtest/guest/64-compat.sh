@@ -33,3 +33,26 @@ eq compat_lsm_hits "$(jpath $T/st.json hooks.lsm/file_ioctl_compat.hits)" 4
 eq native_lsm_hits "$(jpath $T/st.json hooks.lsm/file_ioctl.hits)" 4
 kill $P; wait $P
 rm -rf /sys/fs/bpf/privmem
+
+# An argument the LSM cannot read is refused in enforce mode (KVM alone
+# says EFAULT); a page nobody touched yet is read by the sleepable LSM (so
+# KVM judges it: all zeros, EINVAL), and refused by a non-sleepable one.
+eq unreadable_no_policy "$(setattr_arg bad | head -n 1)" EFAULT
+privmemd -s $S -c $T/p.yaml >$T/d2.log 2>&1 &
+P=$!
+vt_wait_for $T/d2.log ready 120 || { vt_fail unreadable_start "$(tail -n 3 $T/d2.log)"; kill $P; exit 1; }
+setattr_arg bad >$T/bad.out
+eq unreadable_denied "$(head -n 1 $T/bad.out)" EPERM
+privmem -s $S status --json >$T/st2.json
+case "$(jpath $T/st2.json hooks.lsm/file_ioctl.verified)" in
+sleepable*) want=EINVAL ;;
+*) want=EPERM ;;
+esac
+vt_info "lsm/file_ioctl: $(jpath $T/st2.json hooks.lsm/file_ioctl.verified)"
+eq untouched_page "$(setattr_arg untouched | head -n 1)" $want
+sleep 1.2
+privmem -s $S vms --json >$T/vms2.json
+bp=$(sed -n 's/^pid //p' $T/bad.out)
+eq unreadable_booked "$(jpath $T/vms2.json "vms.@pid=$bp.denials.denied.by_reason.unreadable" || echo missing)" 1
+kill $P; wait $P
+rm -rf /sys/fs/bpf/privmem
