@@ -67,9 +67,12 @@ static int log_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap
 /* The verifier's last complaint is the line just before libbpf's summary. */
 static void last_reason(char *out, size_t len)
 {
+	static char copy[sizeof(libbpf_log)];	/* strtok_r cuts it up: the log stays whole for failed_prog() */
 	char *line, *save = NULL, *best = NULL, *prev = NULL;
 
-	for (line = strtok_r(libbpf_log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	memcpy(copy, libbpf_log, sizeof(copy));
+	copy[sizeof(copy) - 1] = '\0';
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strstr(line, "-- END PROG LOAD LOG --") && prev)
 			best = prev;
 		if (!best && (strstr(line, "failed to load") || strstr(line, "permission")))
