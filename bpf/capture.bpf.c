@@ -871,6 +871,31 @@ int BPF_PROG(pm_set_attr, __u64 start, __u64 end, unsigned long attrs)
  * again: a VMM could change them in between (see privmem.policy(5)).
  */
 /*
+ * Which load of the LSM programs decides. A privmemd taking over a pinned
+ * link attaches its fresh program beside the old one, then writes its own
+ * generation here: from then on the old program stands aside, though the
+ * kernel frees its link only after an RCU grace period (under emulation,
+ * long enough for a VMM to be decided twice and charged twice). Pinned, so
+ * old and new read the same word; 0: nobody claimed it yet, all decide.
+ */
+const volatile __u64 lsm_gen;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lsm_owner SEC(".maps");
+
+static __always_inline bool lsm_stands_aside(void)
+{
+	__u32 zero = 0;
+	__u64 *owner = bpf_map_lookup_elem(&lsm_owner, &zero);
+
+	return owner && *owner && *owner != lsm_gen;
+}
+
+/*
  * An argument the LSM cannot read is refused in enforce mode: KVM's own
  * copy may still succeed (a page faulted in by then), and that conversion
  * would pass unchecked.
@@ -934,7 +959,7 @@ int BPF_PROG(pm_lsm_ioctl_s, struct file *file, unsigned int cmd, unsigned long 
 	struct pm_kvm_memory_attributes a = {};
 	long err;
 
-	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file) || lsm_stands_aside())
 		return ret;
 	err = bpf_copy_from_user(&a, sizeof(a), (void *)arg);
 	return lsm_decide(file, PM_HOOK_LSM, &a, err);
@@ -947,7 +972,7 @@ int BPF_PROG(pm_lsm_ioctl, struct file *file, unsigned int cmd, unsigned long ar
 	struct pm_kvm_memory_attributes a = {};
 	long err;
 
-	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file) || lsm_stands_aside())
 		return ret;
 	err = bpf_probe_read_user(&a, sizeof(a), (void *)arg);
 	return lsm_decide(file, PM_HOOK_LSM, &a, err);
@@ -966,7 +991,7 @@ int BPF_PROG(pm_lsm_ioctl_compat, struct file *file, unsigned int cmd, unsigned 
 	struct pm_kvm_memory_attributes a = {};
 	long err;
 
-	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file))
+	if (ret || cmd != PM_KVM_SET_MEMORY_ATTRIBUTES || !is_kvm_vm_file_named(file) || lsm_stands_aside())
 		return ret;
 	err = bpf_probe_read_user(&a, sizeof(a), (void *)(unsigned long)(__u32)arg);
 	return lsm_decide(file, PM_HOOK_LSM_COMPAT, &a, err);

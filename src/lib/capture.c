@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/random.h>
+#include <time.h>
 #include "privmem/kvm_abi.h"
 #include "privmem/hookcheck.h"
 #include <bpf/bpf.h>
@@ -413,7 +415,7 @@ static struct bpf_map *pinned_maps(struct capture_bpf *s, unsigned i)
 {
 	struct bpf_map *m[] = {
 		s->maps.events, s->maps.lost, s->maps.vm_kstats, s->maps.hook_hits, s->maps.vmm_tgids,
-		s->maps.vm_rules, s->maps.default_rule, s->maps.vm_mem, s->maps.vm_lsm_buckets,
+		s->maps.vm_rules, s->maps.default_rule, s->maps.vm_mem, s->maps.vm_lsm_buckets, s->maps.lsm_owner,
 	};
 
 	return i < sizeof(m) / sizeof(m[0]) ? m[i] : NULL;
@@ -454,15 +456,48 @@ static void unpin_all(const char *dir)
 }
 
 
+static uint64_t pm_gen_fallback(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 40);
+}
+
+/* This load's LSM generation: unique per load, never 0 (lsm_owner). */
+static uint64_t lsm_generation(void)
+{
+	static uint64_t n;
+	uint64_t g = 0;
+
+	if (getrandom(&g, sizeof(g), 0) != sizeof(g))
+		g = pm_gen_fallback();
+	g ^= ++n;
+	return g ? g : 1;
+}
+
+/* The fresh program decides from now on; an old one still attached stands aside. */
+static void claim_lsm(struct pm_capture *c)
+{
+	uint32_t zero = 0;
+	uint64_t g = c->skel->rodata->lsm_gen;
+
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.lsm_owner), &zero, &g, BPF_ANY))
+		fprintf(stderr, "privmemd: cannot claim the LSM for this load: %s (an old program may decide too)\n",
+			strerror(errno));
+}
+
 /*
  * The LSM link. One pinned by a previous privmemd is adopted, so
  * enforcement has no gap, and the fresh program takes its place: the old
  * one was loaded for another privmem and another KVM (its rodata holds the
  * addresses of that load). A tracing link cannot be updated in place
  * (BPF_LINK_UPDATE wants update_prog, which tracing links lack), so the
- * fresh program gets its own link, the pin moves to it (rename), and only
- * then the old link goes: never a moment without a decision. An attempt
- * made in that instant is decided twice (and charged twice), never not at all.
+ * fresh program gets its own link, the pin moves to it (rename), it claims
+ * the hook (lsm_owner: the old program stands aside from then on, while the
+ * kernel takes an RCU grace period to free its link), and the old link
+ * goes: never a moment without a decision. An attempt made in the instant
+ * between attach and claim is decided twice, never not at all.
  */
 static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, char *why, size_t len)
 {
@@ -477,6 +512,7 @@ static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, c
 		old = bpf_link__open(path);
 	if (old && bpf_link__update_program(old, p) == 0) {
 		c->plink[i] = old;
+		claim_lsm(c);
 		snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
 			 "adopted the pinned link of a previous privmemd, fresh program swapped in");
 		return 0;
@@ -489,13 +525,18 @@ static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, c
 		return err;
 	}
 	c->plink[i] = l;
-	if (!c->pin)
+	if (!c->pin) {
+		claim_lsm(c);
 		return 0;
+	}
 	unlink(tmp);
 	if (bpf_link__pin(l, old ? tmp : path) || (old && rename(tmp, path))) {
+		/* the old link stays pinned, and keeps deciding: no claim */
 		fprintf(stderr, "privmemd: cannot pin %s: %s (enforcement ends with this process)\n", path,
 			strerror(errno));
 		unlink(tmp);
+	} else {
+		claim_lsm(c);
 	}
 	if (old) {
 		bpf_link__destroy(old);	/* unpinned by the rename: this detaches the old program */
@@ -901,6 +942,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->kvm_vcpu_ioctl_addr = ks[2].addr;
 		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
 		c->skel->rodata->count_exits = !o->no_exit_stats;
+		c->skel->rodata->lsm_gen = lsm_generation();
 		probe(c, o, ks);
 		if (c->pin && live(c, PM_HOOK_LSM))
 			pin_paths(c);
