@@ -115,12 +115,12 @@ $(O)/static/privmem: $(PRIVMEM_OBJS) $(LIB)
 $(O)/static/testvmm: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem/kvm_abi.h | $(O)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -Itests/vmm $(filter %.c,$^) -o $@
-$(O)/static/gtcompare $(O)/static/jpath: $(O)/static/%: tests/kernel/%.c tests/kernel/ktest.h | $(O)
+$(O)/static/gtcompare $(O)/static/jpath: $(O)/static/%: tests/kernel/%.c tests/kernel/ktest.h $(LIB) | $(O)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -static $< -o $@ $(LDLIBS_JSON)
+	$(CC) $(CFLAGS) -static $< $(LIB) -o $@ $(LDLIBS_JSON)
 
-# ASan+UBSan variants (tests/trace): the library and the CLI's trace
-# commands built from the same source lists with sanitizers.
+# ASan+UBSan variants (tests/trace): the library and the CLI built from
+# the same source lists with sanitizers.
 ASAN_LIB_OBJS := $(call objs,$(O)/asan,$(LIB_SRCS))
 $(O)/asan/%.o: src/%.c $(HDRS) $(SKELS) | $(O)
 	@mkdir -p $(dir $@)
@@ -130,8 +130,8 @@ $(O)/asan/libprivmem.a: $(ASAN_LIB_OBJS)
 	ar rcs $@ $^
 $(O)/asan/test_trace: tests/unit/test_trace.c tests/trace/synth.h $(O)/asan/libprivmem.a
 	$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
-$(O)/asan/privmem-trace: tests/trace/asan_cli.c $(O)/asan/cli/cmd_trace.o $(O)/asan/libprivmem.a
-	$(CC) $(CFLAGS) $(ASAN_CFLAGS) -Isrc/cli $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_LIB)
+$(O)/asan/privmem: $(call objs,$(O)/asan,$(PRIVMEM_SRCS)) $(O)/asan/libprivmem.a
+	$(CC) $(CFLAGS) $(ASAN_CFLAGS) $^ -o $@ $(PRIVMEM_LIBS)
 
 # ------------------------------------------------------------- tests
 $(O)/test_%: tests/unit/test_%.c $(LIB)
@@ -146,8 +146,8 @@ $(O)/decide_bpf: tests/unit/decide_bpf.c $(O)/decide.skel.h include/privmem/deci
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_BPF)
 $(O)/bpf_inject_test: tests/kernel/bpf_inject_test.c $(O)/capture.skel.h $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
-$(O)/gtcompare $(O)/jpath: $(O)/%: tests/kernel/%.c tests/kernel/ktest.h | $(O)
-	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_JSON)
+$(O)/gtcompare $(O)/jpath: $(O)/%: tests/kernel/%.c tests/kernel/ktest.h $(LIB) | $(O)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS_JSON)
 $(O)/sockjunk: tests/kernel/sockjunk.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
 $(O)/tracegen: tests/trace/tracegen.c tests/trace/synth.h $(LIB)
@@ -187,7 +187,7 @@ policy: $(O)/privmem $(O)/decide_bpf
 	@$(O)/decide_bpf
 metricstest: all
 	./tests/metrics/run.sh
-tracetest: $(O)/asan/test_trace $(O)/asan/privmem-trace $(TRACE_TOOLS)
+tracetest: $(O)/asan/test_trace $(O)/asan/privmem $(TRACE_TOOLS)
 	./tests/trace/run.sh
 tracektest: all $(TRACE_TOOLS) $(O)/gtcompare
 	./tests/trace/ktest.sh

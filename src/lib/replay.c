@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "replay.h"
+#include "jsonutil.h"
 #include "vmjson.h"
 
 void pm_replay_init(struct pm_replay *r)
@@ -459,11 +460,6 @@ bool pm_replay_vm_match(const struct pm_vm *vm, const char *prefix)
 	return strncasecmp(id, prefix, strlen(prefix)) == 0;
 }
 
-static void add_u64(json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_uint64(v));
-}
-
 static bool listed(const struct pm_replay *r, const struct pm_vm *vm, const char *prefix)
 {
 	/* a window lists the VMs alive in it */
@@ -477,7 +473,7 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	char wall[40], id[24];
 
-	add_u64(o, "bucket_ns", 1000000000ull);
+	pm_json_add_u64(o, "bucket_ns", 1000000000ull);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pm_tl *t = pm_replay_timeline(r, vms[i]->id);
 		json_object *v = json_object_new_object(), *b = json_object_new_array();
@@ -490,20 +486,20 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 
 			uint64_t mono = x->sec * 1000000000ull - (uint64_t)r->info.wall_offset_ns;
 
-			add_u64(e, "ts", mono);
+			pm_json_add_u64(e, "ts", mono);
 			pm_replay_wall(r, mono, wall, sizeof(wall));
 			json_object_object_add(e, "wall", json_object_new_string(wall));
-			add_u64(e, "events", x->events);
-			add_u64(e, "requests", x->requests);
-			add_u64(e, "attempts", x->attempts);
-			add_u64(e, "conversions", x->conversions);
-			add_u64(e, "errors", x->errors);
-			add_u64(e, "to_private_bytes", x->to_private_bytes);
-			add_u64(e, "to_shared_bytes", x->to_shared_bytes);
-			add_u64(e, "discards", x->discards);
-			add_u64(e, "discard_bytes", x->discard_bytes);
-			add_u64(e, "denied", x->denied);
-			add_u64(e, "would_deny", x->would_deny);
+			pm_json_add_u64(e, "events", x->events);
+			pm_json_add_u64(e, "requests", x->requests);
+			pm_json_add_u64(e, "attempts", x->attempts);
+			pm_json_add_u64(e, "conversions", x->conversions);
+			pm_json_add_u64(e, "errors", x->errors);
+			pm_json_add_u64(e, "to_private_bytes", x->to_private_bytes);
+			pm_json_add_u64(e, "to_shared_bytes", x->to_shared_bytes);
+			pm_json_add_u64(e, "discards", x->discards);
+			pm_json_add_u64(e, "discard_bytes", x->discard_bytes);
+			pm_json_add_u64(e, "denied", x->denied);
+			pm_json_add_u64(e, "would_deny", x->would_deny);
 			json_object_array_add(b, e);
 		}
 		json_object_object_add(v, "buckets", b);
@@ -524,22 +520,22 @@ static json_object *json_trace(const struct pm_replay *r)
 	json_object_object_add(o, "writer", json_object_new_string(r->info.writer));
 	json_object_object_add(o, "policy", json_object_new_string(r->info.policy ? r->info.policy : ""));
 	json_object_object_add(o, "wall_offset_ns", json_object_new_int64(r->info.wall_offset_ns));
-	add_u64(o, "first_ts", r->first_ts);
-	add_u64(o, "last_ts", r->last_ts);
+	pm_json_add_u64(o, "first_ts", r->first_ts);
+	pm_json_add_u64(o, "last_ts", r->last_ts);
 	pm_replay_wall(r, r->first_ts, wall, sizeof(wall));
 	json_object_object_add(o, "first_wall", json_object_new_string(r->first_ts ? wall : ""));
 	pm_replay_wall(r, r->last_ts, wall, sizeof(wall));
 	json_object_object_add(o, "last_wall", json_object_new_string(r->last_ts ? wall : ""));
 	if (r->window) {
-		add_u64(o, "from_ts", r->from_ns);
-		add_u64(o, "to_ts", r->to_ns);
+		pm_json_add_u64(o, "from_ts", r->from_ns);
+		pm_json_add_u64(o, "to_ts", r->to_ns);
 	}
-	add_u64(o, "chunks", r->stats.chunks);
-	add_u64(o, "records", r->stats.records);
-	add_u64(o, "bad_chunks", r->stats.bad_chunks);
+	pm_json_add_u64(o, "chunks", r->stats.chunks);
+	pm_json_add_u64(o, "records", r->stats.records);
+	pm_json_add_u64(o, "bad_chunks", r->stats.bad_chunks);
 	json_object_object_add(o, "truncated", json_object_new_boolean(r->stats.truncated != 0));
-	add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
-	add_u64(o, "unknown_records", r->stats.unknown_records);
+	pm_json_add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
+	pm_json_add_u64(o, "unknown_records", r->stats.unknown_records);
 	return o;
 }
 
