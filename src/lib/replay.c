@@ -14,64 +14,37 @@ void pm_replay_init(struct pm_replay *r)
 	memset(r, 0, sizeof(*r));
 	pm_state_init(&r->st);
 	pm_state_init(&r->base);
+	pm_vmtab_init(&r->tl, sizeof(struct pm_tl));
 	r->to_ns = UINT64_MAX;
 }
 
 void pm_replay_free(struct pm_replay *r)
 {
+	struct pm_tl *t;
+
 	pm_state_free(&r->st);
 	pm_state_free(&r->base);
 	pm_trace_info_free(&r->info);
-	for (size_t i = 0; i < r->tl_cap; i++)
-		free(r->tl[i].b);
-	free(r->tl);
+	for (size_t i = 0; (t = pm_vmtab_next(&r->tl, &i, NULL));)
+		free(t->b);
+	pm_vmtab_free(&r->tl);
 	memset(r, 0, sizeof(*r));
 }
 
 /* ---------------------------------------------------------------- timeline */
 
-static struct pm_tl *tl_slot(struct pm_tl *tab, size_t cap, uint64_t vm)
-{
-	size_t i = (size_t)((vm * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-
-	while (tab[i].vm && tab[i].vm != vm)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
 static struct pm_tl *tl_get(struct pm_replay *r, uint64_t vm)
 {
-	struct pm_tl *t;
+	struct pm_tl *t = pm_vmtab_get(&r->tl, vm, NULL);
 
-	if ((r->tl_n + 1) * 2 > r->tl_cap) {
-		size_t cap = r->tl_cap ? r->tl_cap * 2 : 64;
-		struct pm_tl *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return NULL;
-		for (size_t i = 0; i < r->tl_cap; i++)
-			if (r->tl[i].vm)
-				*tl_slot(n, cap, r->tl[i].vm) = r->tl[i];
-		free(r->tl);
-		r->tl = n;
-		r->tl_cap = cap;
-	}
-	t = tl_slot(r->tl, r->tl_cap, vm);
-	if (!t->vm) {
+	if (t)
 		t->vm = vm;
-		r->tl_n++;
-	}
 	return t;
 }
 
 const struct pm_tl *pm_replay_timeline(const struct pm_replay *r, uint64_t vm)
 {
-	const struct pm_tl *t;
-
-	if (!r->tl_cap || !vm)
-		return NULL;
-	t = tl_slot(r->tl, r->tl_cap, vm);
-	return t->vm ? t : NULL;
+	return vm ? pm_vmtab_find(&r->tl, vm) : NULL;
 }
 
 static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)

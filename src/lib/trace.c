@@ -19,6 +19,7 @@
 #include <zlib.h>
 #include "trace.h"
 #include "util.h"
+#include "vmtab.h"
 
 #ifndef PRIVMEM_VERSION
 #define PRIVMEM_VERSION "unknown"
@@ -263,10 +264,7 @@ struct pm_trace_writer {
 	uint64_t min_ts, max_ts;
 	uint64_t chunk_born_ns;	/* CLOCK_MONOTONIC at the chunk's first record */
 	struct codec c;
-	/* id -> index + 1 in the chunk's VM table: open addressing */
-	uint64_t *hkey;
-	uint32_t *hval;
-	unsigned hcap;
+	struct pm_vmtab vmidx;	/* VM id -> uint32_t index + 1 in the chunk's VM table */
 	uint64_t bytes, records, events;
 };
 
@@ -372,10 +370,8 @@ int pm_tw_open(struct pm_trace_writer **out, int fd, const struct pm_trace_info 
 	w->raw = malloc(w->rawcap);
 	w->outcap = PM_TRACE_CHUNK_HDR + compressBound(w->rawcap);
 	w->out = malloc(w->outcap);
-	w->hcap = 1024;
-	w->hkey = calloc(w->hcap, sizeof(*w->hkey));
-	w->hval = calloc(w->hcap, sizeof(*w->hval));
-	if (!w->raw || !w->out || !w->hkey || !w->hval) {
+	pm_vmtab_init(&w->vmidx, sizeof(uint32_t));
+	if (!w->raw || !w->out) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -387,49 +383,8 @@ int pm_tw_open(struct pm_trace_writer **out, int fd, const struct pm_trace_info 
 fail:
 	free(w->raw);
 	free(w->out);
-	free(w->hkey);
-	free(w->hval);
 	free(w);
 	return err;
-}
-
-static unsigned hslot(const struct pm_trace_writer *w, uint64_t vm)
-{
-	unsigned i = (unsigned)((vm * 0x9e3779b97f4a7c15ull) >> 40) & (w->hcap - 1);
-
-	while (w->hval[i] && w->hkey[i] != vm)
-		i = (i + 1) & (w->hcap - 1);
-	return i;
-}
-
-static int hgrow(struct pm_trace_writer *w)
-{
-	uint64_t *ok = w->hkey;
-	uint32_t *ov = w->hval;
-	unsigned ocap = w->hcap;
-
-	w->hcap *= 2;
-	w->hkey = calloc(w->hcap, sizeof(*w->hkey));
-	w->hval = calloc(w->hcap, sizeof(*w->hval));
-	if (!w->hkey || !w->hval) {
-		free(w->hkey);
-		free(w->hval);
-		w->hkey = ok;
-		w->hval = ov;
-		w->hcap = ocap;
-		return -ENOMEM;
-	}
-	for (unsigned i = 0; i < ocap; i++) {
-		if (ov[i]) {
-			unsigned s = hslot(w, ok[i]);
-
-			w->hkey[s] = ok[i];
-			w->hval[s] = ov[i];
-		}
-	}
-	free(ok);
-	free(ov);
-	return 0;
 }
 
 /* Appends one framed record; flushes first when the chunk is full. */
@@ -541,21 +496,19 @@ void pm_tw_event(struct pm_trace_writer *w, const struct pm_event *in)
 		q += pm_varint_put(q, zz(e.ret));
 	}
 	if (e.vm != x->vm) {
-		unsigned s = hslot(w, e.vm);
+		uint32_t *idx = pm_vmtab_find(&w->vmidx, e.vm);
 
 		pres |= P_VM;
-		if (w->hval[s]) {
-			q += pm_varint_put(q, w->hval[s]);
+		if (idx) {
+			q += pm_varint_put(q, *idx);
 		} else {
 			/* both sides must agree on the table: out of memory, drop the record */
-			if (codec_add_vm(c, e.vm) || (c->nvms * 2 > w->hcap && hgrow(w))) {
+			if (codec_add_vm(c, e.vm) || !(idx = pm_vmtab_get(&w->vmidx, e.vm, NULL))) {
 				if (!w->err)
 					w->err = -ENOMEM;
 				return;
 			}
-			s = hslot(w, e.vm);
-			w->hkey[s] = e.vm;
-			w->hval[s] = c->nvms;
+			*idx = c->nvms;
 			*q++ = 0;
 			put_le(q, e.vm, 8);
 			q += 8;
@@ -727,7 +680,7 @@ out:
 	w->rawlen = 0;
 	w->nrec = 0;
 	codec_reset(&w->c);
-	memset(w->hval, 0, w->hcap * sizeof(*w->hval));
+	pm_vmtab_clear(&w->vmidx);
 	return err;
 }
 
@@ -765,8 +718,7 @@ int pm_tw_close(struct pm_trace_writer *w)
 		err = -errno;
 	free(w->raw);
 	free(w->out);
-	free(w->hkey);
-	free(w->hval);
+	pm_vmtab_free(&w->vmidx);
 	free(w->c.vms);
 	free(w);
 	return err;

@@ -8,8 +8,7 @@
 #include "whatif.h"
 
 struct pm_whatif_vm {
-	uint64_t id;			/* 0: free slot */
-	const struct pm_rule *rule;
+	const struct pm_rule *rule;	/* NULL until the VM's first attempt */
 	struct pm_bucket b[2];
 	uint64_t decided, denied;
 	uint64_t by_reason[4];
@@ -21,43 +20,14 @@ void pm_whatif_init(struct pm_whatif *w, const struct pm_policy *p, const char *
 	memset(w, 0, sizeof(*w));
 	w->policy = p;
 	w->path = path;
+	pm_vmtab_init(&w->vms, sizeof(struct pm_whatif_vm));
 }
 
 void pm_whatif_free(struct pm_whatif *w)
 {
-	free(w->vms);
+	pm_vmtab_free(&w->vms);
 	free(w->d);
 	memset(w, 0, sizeof(*w));
-}
-
-static struct pm_whatif_vm *slot(struct pm_whatif *w, uint64_t id)
-{
-	size_t i;
-
-	if (w->nvms * 2 >= w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct pm_whatif_vm *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return NULL;
-		for (size_t j = 0; j < w->cap; j++) {
-			if (!w->vms[j].id)
-				continue;
-			for (i = w->vms[j].id % cap; n[i].id; i = (i + 1) % cap)
-				;
-			n[i] = w->vms[j];
-		}
-		free(w->vms);
-		w->vms = n;
-		w->cap = cap;
-	}
-	for (i = id % w->cap; w->vms[i].id && w->vms[i].id != id; i = (i + 1) % w->cap)
-		;
-	if (!w->vms[i].id) {
-		w->vms[i].id = id;
-		w->nvms++;
-	}
-	return &w->vms[i];
 }
 
 static void note_denial(struct pm_whatif *w, const struct pm_event *e, uint32_t rule, uint32_t verdict)
@@ -92,7 +62,7 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 
 	if (e->type != PM_EV_DECIDE || (e->dir != PM_TO_PRIVATE && e->dir != PM_TO_SHARED))
 		return;
-	v = slot(w, e->vm);
+	v = pm_vmtab_get(&w->vms, e->vm, NULL);
 	if (!v)
 		return;
 	if (!v->rule) {
@@ -111,16 +81,6 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 	v->by_reason[verdict & 3]++;
 	v->by_rule[v->rule->id < PM_RULE_SLOTS ? v->rule->id : PM_RULE_SLOTS - 1]++;
 	note_denial(w, e, v->rule->id, verdict);
-}
-
-static const struct pm_whatif_vm *find(const struct pm_whatif *w, uint64_t id)
-{
-	if (!w->cap)
-		return NULL;
-	for (size_t i = id % w->cap; w->vms[i].id; i = (i + 1) % w->cap)
-		if (w->vms[i].id == id)
-			return &w->vms[i];
-	return NULL;
 }
 
 static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, const struct pm_whatif_vm *v)
@@ -160,7 +120,7 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 	uint64_t total = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		const struct pm_whatif_vm *v = find(w, list[i]->id);
+		const struct pm_whatif_vm *v = pm_vmtab_find(&w->vms, list[i]->id);
 
 		if (!pm_replay_vm_match(list[i], vm_prefix))
 			continue;
