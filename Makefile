@@ -102,11 +102,11 @@ $(O)/testvmm: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem/kvm_abi.
 	$(CC) $(CFLAGS) -Itests/vmm $(filter %.c,$^) -o $@
 
 # Static binaries for the QEMU test bed's initramfs (tests/vmtest): the same
-# objects, linked -static; only metrics.c differs (no libmicrohttpd there).
-$(O)/static/daemon/metrics.o: src/daemon/metrics.c $(HDRS) | $(O)
+# objects, linked -static; only metrics_http.c differs (no libmicrohttpd there).
+$(O)/static/daemon/metrics_http.o: src/daemon/metrics_http.c $(HDRS) | $(O)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DPM_NO_HTTP -c $< -o $@
-STATIC_PRIVMEMD_OBJS := $(filter-out $(O)/daemon/metrics.o,$(PRIVMEMD_OBJS)) $(O)/static/daemon/metrics.o
+STATIC_PRIVMEMD_OBJS := $(filter-out $(O)/daemon/metrics_http.o,$(PRIVMEMD_OBJS)) $(O)/static/daemon/metrics_http.o
 static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare $(O)/static/jpath
 $(O)/static/privmemd: $(STATIC_PRIVMEMD_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -static $^ -o $@ $(LDLIBS_LIB)
@@ -136,8 +136,8 @@ $(O)/asan/privmem: $(call objs,$(O)/asan,$(PRIVMEM_SRCS)) $(O)/asan/libprivmem.a
 # ------------------------------------------------------------- tests
 $(O)/test_%: tests/unit/test_%.c $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
-$(O)/test_metrics: tests/unit/test_metrics.c $(O)/daemon/metrics.o $(LIB)
-	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_HTTP) $(LDLIBS_CMOCKA)
+$(O)/test_metrics: tests/unit/test_metrics.c $(O)/daemon/metrics_render.o $(LIB)
+	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
 $(O)/test_top_model: tests/unit/test_top_model.c $(O)/top/top_model.o $(LIB)
 	$(CC) $(CFLAGS) -Isrc/top $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
 $(O)/test_trace: tests/unit/test_trace.c tests/trace/synth.h $(LIB)
