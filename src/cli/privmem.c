@@ -46,6 +46,21 @@ static json_object *ask(const char *cmd)
 	return o;
 }
 
+/* The reply to cmd, a request that takes no arguments; NULL with *rc the exit status. */
+static json_object *query(const char *cmd, int argc, int *rc)
+{
+	json_object *o;
+
+	if (argc) {
+		pm_cli_err("%s takes no arguments", cmd);
+		*rc = 2;
+		return NULL;
+	}
+	o = ask(cmd);
+	*rc = o ? 0 : 1;
+	return o;
+}
+
 static void print_hooks_plain(json_object *hooks)
 {
 	printf("%-26s %-12s %-8s %s\n", "HOOK", "STATE", "HITS", "NOTE");
@@ -90,13 +105,9 @@ static int do_reload(int argc, char **argv)
 	int rc = 0;
 
 	(void)argv;
-	if (argc) {
-		pm_cli_err("reload takes no arguments");
-		return 2;
-	}
-	o = ask("reload");
+	o = query("reload", argc, &rc);
 	if (!o)
-		return 1;
+		return rc;
 	if (*pm_json_str(o, "error")) {
 		if (pm_cli.json)
 			pm_cli_print_json(o);
@@ -115,15 +126,12 @@ static int do_reload(int argc, char **argv)
 static int do_status(int argc, char **argv)
 {
 	json_object *o, *hooks;
+	int rc;
 
 	(void)argv;
-	if (argc) {
-		pm_cli_err("status takes no arguments");
-		return 2;
-	}
-	o = ask("status");
+	o = query("status", argc, &rc);
 	if (!o)
-		return 1;
+		return rc;
 	if (pm_cli.json) {
 		pm_cli_print_json(o);
 	} else {
@@ -143,15 +151,12 @@ static int do_status(int argc, char **argv)
 static int do_vms(int argc, char **argv)
 {
 	json_object *o, *arr;
+	int rc;
 
 	(void)argv;
-	if (argc) {
-		pm_cli_err("vms takes no arguments");
-		return 2;
-	}
-	o = ask("vms");
+	o = query("vms", argc, &rc);
 	if (!o)
-		return 1;
+		return rc;
 	if (pm_cli.json) {
 		pm_cli_print_json(o);
 	} else if (json_object_object_get_ex(o, "vms", &arr)) {

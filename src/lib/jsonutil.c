@@ -41,6 +41,20 @@ void pm_json_add_u64(json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
+json_object *pm_json_sparse(const uint64_t *v, unsigned n)
+{
+	json_object *o = json_object_new_object();
+	char key[16];
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!v[i])
+			continue;
+		snprintf(key, sizeof(key), "%u", i);
+		pm_json_add_u64(o, key, v[i]);
+	}
+	return o;
+}
+
 void pm_json_err(bool json, const char *prog, const char *msg)
 {
 	if (json) {

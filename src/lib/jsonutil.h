@@ -22,6 +22,8 @@ uint64_t pm_json_u64(json_object *o, const char *path, uint64_t missing);
 const char *pm_json_str(json_object *o, const char *path);
 
 void pm_json_add_u64(json_object *o, const char *key, uint64_t v);
+/* {"i": v[i], ...} for the nonzero v[i] (log2 slots, exit reasons, rules). */
+json_object *pm_json_sparse(const uint64_t *v, unsigned n);
 
 /*
  * The error line of a program: {"error":MSG} on stdout in JSON mode, so

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "jsonutil.h"
 #include "vmjson.h"
 #include "util.h"
@@ -15,16 +16,7 @@ const char *pm_hook_state_name(enum pm_hook_state s)
 
 json_object *pm_json_hist(const struct pm_hist *h)
 {
-	json_object *o = json_object_new_object();
-	char key[8];
-
-	for (unsigned i = 0; i < PM_HIST_SLOTS; i++) {
-		if (!h->slot[i])
-			continue;
-		snprintf(key, sizeof(key), "%u", i);
-		pm_json_add_u64(o, key, h->slot[i]);
-	}
-	return o;
+	return pm_json_sparse(h->slot, PM_HIST_SLOTS);
 }
 
 static json_object *json_dir(const struct pm_dir_stats *d)
@@ -77,16 +69,11 @@ static json_object *json_recent(const struct pm_vm *vm)
 
 static json_object *json_kernel(const struct pm_vm_kstats *k)
 {
-	json_object *o = json_object_new_object(), *ex = json_object_new_object();
-	char key[8];
+	json_object *o = json_object_new_object();
+	uint64_t exits[PM_EXIT_REASONS];
 
-	for (unsigned i = 0; i < PM_EXIT_REASONS; i++) {
-		if (!k->exits[i])
-			continue;
-		snprintf(key, sizeof(key), "%u", i);
-		pm_json_add_u64(ex, key, k->exits[i]);
-	}
-	json_object_object_add(o, "exits", ex);
+	memcpy(exits, k->exits, sizeof(exits));	/* __u64 is another type than uint64_t */
+	json_object_object_add(o, "exits", pm_json_sparse(exits, PM_EXIT_REASONS));
 	pm_json_add_u64(o, "kvm_run_errors", k->exit_errors);
 	pm_json_add_u64(o, "rmp_faults", k->rmp_faults);
 	pm_json_add_u64(o, "private_page_faults", k->private_faults);
@@ -95,27 +82,26 @@ static json_object *json_kernel(const struct pm_vm_kstats *k)
 	return o;
 }
 
+json_object *pm_json_reasons(const uint64_t by_reason[4])
+{
+	json_object *o = json_object_new_object();
+
+	for (int i = 1; i < 4; i++)
+		if (by_reason[i])
+			pm_json_add_u64(o, pm_deny_reason(i), by_reason[i]);
+	return o;
+}
+
 /* {"denied":{"by_reason":{..},"by_rule":{..}},"would_deny":{..}}, zeros omitted. */
 static json_object *json_denials(const struct pm_vm *vm)
 {
 	json_object *o = json_object_new_object();
-	char key[16];
 
 	for (int w = 0; w < 2; w++) {
-		json_object *k = json_object_new_object(), *br = json_object_new_object(),
-			    *bu = json_object_new_object();
+		json_object *k = json_object_new_object();
 
-		for (int i = 1; i < 4; i++)
-			if (vm->deny_reason[w][i])
-				pm_json_add_u64(br, pm_deny_reason(i), vm->deny_reason[w][i]);
-		for (int i = 0; i < PM_RULE_SLOTS; i++) {
-			if (!vm->deny_rule[w][i])
-				continue;
-			snprintf(key, sizeof(key), "%d", i);
-			pm_json_add_u64(bu, key, vm->deny_rule[w][i]);
-		}
-		json_object_object_add(k, "by_reason", br);
-		json_object_object_add(k, "by_rule", bu);
+		json_object_object_add(k, "by_reason", pm_json_reasons(vm->deny_reason[w]));
+		json_object_object_add(k, "by_rule", pm_json_sparse(vm->deny_rule[w], PM_RULE_SLOTS));
 		json_object_object_add(o, w ? "would_deny" : "denied", k);
 	}
 	return o;

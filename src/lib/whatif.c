@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "privmem/decide.h"
+#include "jsonutil.h"
 #include "util.h"
+#include "vmjson.h"
 #include "whatif.h"
 
 struct pm_whatif_vm {
@@ -85,7 +87,8 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 
 static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, const struct pm_whatif_vm *v)
 {
-	json_object *o = json_object_new_object(), *br = json_object_new_object(), *bu = json_object_new_object();
+	static const struct pm_whatif_vm none;
+	json_object *o = json_object_new_object();
 	char id[24], name[80];
 
 	snprintf(id, sizeof(id), "%016" PRIx64, vm->id);
@@ -96,19 +99,8 @@ static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, c
 		v ? pm_policy_rule_name(w->policy, v->rule->id, name, sizeof(name)) : "none"));
 	json_object_object_add(o, "decided", json_object_new_uint64(v ? v->decided : 0));
 	json_object_object_add(o, "would_deny", json_object_new_uint64(v ? v->denied : 0));
-	for (int i = 1; v && i < 4; i++)
-		if (v->by_reason[i])
-			json_object_object_add(br, pm_deny_reason(i), json_object_new_uint64(v->by_reason[i]));
-	for (int i = 0; v && i < PM_RULE_SLOTS; i++) {
-		char k[16];
-
-		if (!v->by_rule[i])
-			continue;
-		snprintf(k, sizeof(k), "%d", i);
-		json_object_object_add(bu, k, json_object_new_uint64(v->by_rule[i]));
-	}
-	json_object_object_add(o, "by_reason", br);
-	json_object_object_add(o, "by_rule", bu);
+	json_object_object_add(o, "by_reason", pm_json_reasons((v ? v : &none)->by_reason));
+	json_object_object_add(o, "by_rule", pm_json_sparse((v ? v : &none)->by_rule, PM_RULE_SLOTS));
 	return o;
 }
 
@@ -160,45 +152,41 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 	return o;
 }
 
+static void print_vm_row(json_object *v)
+{
+	json_object *br = json_object_object_get(v, "by_reason");
+
+	printf("%-16s %7" PRIu64 " %-15s %-20s %8" PRIu64 " %8" PRIu64 " ", pm_json_str(v, "id"),
+	       pm_json_u64(v, "pid", 0), pm_json_str(v, "comm"), pm_json_str(v, "rule"),
+	       pm_json_u64(v, "decided", 0), pm_json_u64(v, "would_deny", 0));
+	json_object_object_foreach(br, k, n)
+		printf(" %s=%" PRIu64, k, json_object_get_uint64(n));
+	putchar('\n');
+}
+
+static void print_denial(json_object *d)
+{
+	printf("  %s vm %.8s %-10s gpa 0x%" PRIx64 " size %" PRIu64 " %s (rule %" PRIu64 ")\n",
+	       pm_json_str(d, "time"), pm_json_str(d, "vm"), pm_json_str(d, "dir"), pm_json_u64(d, "gpa", 0),
+	       pm_json_u64(d, "size", 0), pm_json_str(d, "reason"), pm_json_u64(d, "rule", 0));
+}
+
 void pm_whatif_print(const struct pm_whatif *w, const struct pm_replay *r, const char *vm_prefix)
 {
 	json_object *o = pm_whatif_json(w, r, vm_prefix), *vms, *ds;
-	size_t shown = 0;
 
 	printf("\nwhat if %s (mode %s) had been in force: %" PRIu64 " of %" PRIu64 " attempts denied\n", w->path,
-	       pm_mode_name(w->policy->mode), json_object_get_uint64(json_object_object_get(o, "would_deny")),
-	       w->decided);
+	       pm_mode_name(w->policy->mode), pm_json_u64(o, "would_deny", 0), w->decided);
 	json_object_object_get_ex(o, "vms", &vms);
 	printf("%-16s %7s %-15s %-20s %8s %8s  %s\n", "VM", "PID", "COMM", "RULE", "DECIDED", "DENIED", "BY REASON");
-	for (size_t i = 0; i < json_object_array_length(vms); i++) {
-		json_object *v = json_object_array_get_idx(vms, i), *br;
-
-		printf("%-16s %7" PRIu64 " %-15s %-20s %8" PRIu64 " %8" PRIu64 " ",
-		       json_object_get_string(json_object_object_get(v, "id")),
-		       json_object_get_uint64(json_object_object_get(v, "pid")),
-		       json_object_get_string(json_object_object_get(v, "comm")),
-		       json_object_get_string(json_object_object_get(v, "rule")),
-		       json_object_get_uint64(json_object_object_get(v, "decided")),
-		       json_object_get_uint64(json_object_object_get(v, "would_deny")));
-		br = json_object_object_get(v, "by_reason");
-		json_object_object_foreach(br, k, n)
-			printf(" %s=%" PRIu64, k, json_object_get_uint64(n));
-		putchar('\n');
-	}
+	for (size_t i = 0; i < json_object_array_length(vms); i++)
+		print_vm_row(json_object_array_get_idx(vms, i));
 	json_object_object_get_ex(o, "denials", &ds);
-	for (size_t i = 0; i < json_object_array_length(ds) && shown < 20; i++, shown++) {
-		json_object *d = json_object_array_get_idx(ds, i);
-
+	/* the first 20: the JSON has them all */
+	for (size_t i = 0; i < json_object_array_length(ds) && i < 20; i++) {
 		if (!i)
 			printf("first denials:\n");
-		printf("  %s vm %.8s %-10s gpa 0x%" PRIx64 " size %" PRIu64 " %s (rule %" PRIu64 ")\n",
-		       json_object_get_string(json_object_object_get(d, "time")),
-		       json_object_get_string(json_object_object_get(d, "vm")),
-		       json_object_get_string(json_object_object_get(d, "dir")),
-		       json_object_get_uint64(json_object_object_get(d, "gpa")),
-		       json_object_get_uint64(json_object_object_get(d, "size")),
-		       json_object_get_string(json_object_object_get(d, "reason")),
-		       json_object_get_uint64(json_object_object_get(d, "rule")));
+		print_denial(json_object_array_get_idx(ds, i));
 	}
 	json_object_put(o);
 }

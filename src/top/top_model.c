@@ -74,34 +74,33 @@ static void fill_denials(struct top_vm *vm, json_object *arr)
 	}
 }
 
+/* Appends " [lead]KEYkey=n" per counter of o; lead only before the first of its group. */
+static void append_counts(char *buf, size_t len, size_t *off, json_object *o, const char *key, const char *lead,
+			  bool *any)
+{
+	if (!o || !json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, k, n) {
+		if (*off < len)
+			*off += (size_t)snprintf(buf + *off, len - *off, "%s%s%s%s=%llu", *off ? " " : "",
+						 *any ? "" : lead, key, k, (unsigned long long)json_object_get_uint64(n));
+		*any = true;
+	}
+}
+
 /* {"denied":{"by_reason":{..},"by_rule":{..}},"would_deny":{..}} -> one line */
 static void fill_deny_detail(struct top_vm *vm, json_object *d)
 {
 	static const char *const verdict[2] = { "denied", "would_deny" };
+	static const char *const lead[2] = { "denied: ", "would-deny: " };
 	size_t off = 0, len = sizeof(vm->deny_detail);
 
 	for (int w = 0; w < 2; w++) {
-		json_object *v = pm_json_at(d, verdict[w]), *br = pm_json_at(v, "by_reason"), *bu = pm_json_at(v, "by_rule");
+		json_object *v = pm_json_at(d, verdict[w]);
 		bool any = false;
 
-		if (br && json_object_is_type(br, json_type_object)) {
-			json_object_object_foreach(br, k, n) {
-				if (off < len)
-					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%s%s=%llu",
-								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
-								k, (unsigned long long)json_object_get_uint64(n));
-				any = true;
-			}
-		}
-		if (bu && json_object_is_type(bu, json_type_object)) {
-			json_object_object_foreach(bu, k, n) {
-				if (off < len)
-					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%srule %s=%llu",
-								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
-								k, (unsigned long long)json_object_get_uint64(n));
-				any = true;
-			}
-		}
+		append_counts(vm->deny_detail, len, &off, pm_json_at(v, "by_reason"), "", lead[w], &any);
+		append_counts(vm->deny_detail, len, &off, pm_json_at(v, "by_rule"), "rule ", lead[w], &any);
 	}
 }
 
