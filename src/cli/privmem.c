@@ -123,51 +123,59 @@ static int do_reload(int argc, char **argv)
 	return rc;
 }
 
-static int do_status(int argc, char **argv)
+static void print_status_plain(json_object *o)
 {
-	json_object *o, *hooks;
-	int rc;
+	json_object *hooks;
 
-	(void)argv;
-	o = query("status", argc, &rc);
+	printf("privmemd %s on %s, up %.1fs\n", pm_json_str(o, "version"), pm_json_str(o, "kernel"),
+	       pm_json_u64(o, "uptime_ns", 0) / 1e9);
+	printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
+	       pm_json_u64(o, "vms", 0), pm_json_u64(o, "events", 0), pm_json_u64(o, "lost", 0),
+	       pm_json_u64(o, "lost", 0) ? " (EVENTS WERE LOST)" : "", pm_json_u64(o, "bad_events", 0));
+	print_policy_plain(o);
+	if (json_object_object_get_ex(o, "hooks", &hooks))
+		print_hooks_plain(hooks);
+}
+
+static void print_vms_plain(json_object *o)
+{
+	json_object *arr;
+
+	if (!json_object_object_get_ex(o, "vms", &arr))
+		return;
+	pm_cli_vms_header();
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		pm_cli_vms_row(json_object_array_get_idx(arr, i));
+	if (pm_json_u64(o, "lost", 0))
+		printf("WARNING: %" PRIu64 " events were lost; counts above are incomplete\n", pm_json_u64(o, "lost", 0));
+}
+
+/* A request without arguments whose reply is shown as it came (-j) or as plain prints it. */
+static int show(const char *cmd, int argc, void (*plain)(json_object *o))
+{
+	int rc;
+	json_object *o = query(cmd, argc, &rc);
+
 	if (!o)
 		return rc;
-	if (pm_cli.json) {
+	if (pm_cli.json)
 		pm_cli_print_json(o);
-	} else {
-		printf("privmemd %s on %s, up %.1fs\n", pm_json_str(o, "version"), pm_json_str(o, "kernel"),
-		       pm_json_u64(o, "uptime_ns", 0) / 1e9);
-		printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
-		       pm_json_u64(o, "vms", 0), pm_json_u64(o, "events", 0), pm_json_u64(o, "lost", 0),
-		       pm_json_u64(o, "lost", 0) ? " (EVENTS WERE LOST)" : "", pm_json_u64(o, "bad_events", 0));
-		print_policy_plain(o);
-		if (json_object_object_get_ex(o, "hooks", &hooks))
-			print_hooks_plain(hooks);
-	}
+	else
+		plain(o);
 	json_object_put(o);
 	return 0;
 }
 
+static int do_status(int argc, char **argv)
+{
+	(void)argv;
+	return show("status", argc, print_status_plain);
+}
+
 static int do_vms(int argc, char **argv)
 {
-	json_object *o, *arr;
-	int rc;
-
 	(void)argv;
-	o = query("vms", argc, &rc);
-	if (!o)
-		return rc;
-	if (pm_cli.json) {
-		pm_cli_print_json(o);
-	} else if (json_object_object_get_ex(o, "vms", &arr)) {
-		pm_cli_vms_header();
-		for (size_t i = 0; i < json_object_array_length(arr); i++)
-			pm_cli_vms_row(json_object_array_get_idx(arr, i));
-		if (pm_json_u64(o, "lost", 0))
-			printf("WARNING: %" PRIu64 " events were lost; counts above are incomplete\n", pm_json_u64(o, "lost", 0));
-	}
-	json_object_put(o);
-	return 0;
+	return show("vms", argc, print_vms_plain);
 }
 
 static const struct cmd {
