@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "replay.h"
+#include "util.h"
 #include "jsonutil.h"
 #include "vmjson.h"
 
@@ -49,6 +50,7 @@ const struct pm_tl *pm_replay_timeline(const struct pm_replay *r, uint64_t vm)
 
 static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 {
+	struct pm_tl_bucket *n;
 	size_t i = t->n;
 
 	/* records come in nearly time order: look back a little, else insert */
@@ -56,15 +58,10 @@ static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 		i--;
 	if (i > 0 && t->b[i - 1].sec == sec)
 		return &t->b[i - 1];
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct pm_tl_bucket *n = realloc(t->b, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		t->b = n;
-		t->cap = cap;
-	}
+	n = pm_grow(t->b, t->n, &t->cap, sizeof(*n), 16);
+	if (!n)
+		return NULL;
+	t->b = n;
 	memmove(&t->b[i + 1], &t->b[i], (t->n - i) * sizeof(*t->b));
 	memset(&t->b[i], 0, sizeof(*t->b));
 	t->b[i].sec = sec;

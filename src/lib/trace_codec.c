@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "trace_codec.h"
+#include "util.h"
 
 _Static_assert(PM_EV_TYPE_MAX <= 16, "event types must fit record types 1..15");
 
@@ -81,7 +82,7 @@ void pm_codec_init(struct pm_codec *c)
 void pm_codec_reset(struct pm_codec *c)
 {
 	uint64_t *vms = c->vms;
-	unsigned cap = c->cap_vms;
+	size_t cap = c->cap_vms;
 	struct pm_vmtab index = c->index;
 
 	memset(c, 0, sizeof(*c));
@@ -101,15 +102,11 @@ void pm_codec_free(struct pm_codec *c)
 
 int pm_codec_add_vm(struct pm_codec *c, uint64_t vm)
 {
-	if (c->nvms == c->cap_vms) {
-		unsigned cap = c->cap_vms ? c->cap_vms * 2 : 64;
-		uint64_t *n = realloc(c->vms, cap * sizeof(*n));
+	uint64_t *n = pm_grow(c->vms, c->nvms, &c->cap_vms, sizeof(*n), 64);
 
-		if (!n)
-			return -ENOMEM;
-		c->vms = n;
-		c->cap_vms = cap;
-	}
+	if (!n)
+		return -ENOMEM;
+	c->vms = n;
 	c->vms[c->nvms++] = vm;
 	return 0;
 }

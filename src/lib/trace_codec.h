@@ -108,7 +108,8 @@ struct pm_codec {
 	struct pm_event by_type[NTYPES];
 	uint16_t seen;
 	uint64_t *vms;		/* the chunk's VM table, in first-use order */
-	unsigned nvms, cap_vms;
+	unsigned nvms;
+	size_t cap_vms;
 	struct pm_vmtab index;	/* writer: VM id -> uint32_t position + 1 in vms */
 };
 

@@ -34,17 +34,14 @@ void pm_whatif_free(struct pm_whatif *w)
 
 static void note_denial(struct pm_whatif *w, const struct pm_event *e, uint32_t rule, uint32_t verdict)
 {
+	struct pm_whatif_denial *n;
+
 	if (e->ts < w->from_ns)
 		return;
-	if (w->nd == w->dcap) {
-		size_t cap = w->dcap ? w->dcap * 2 : 256;
-		struct pm_whatif_denial *n = realloc(w->d, cap * sizeof(*n));
-
-		if (!n)
-			return;
-		w->d = n;
-		w->dcap = cap;
-	}
+	n = pm_grow(w->d, w->nd, &w->dcap, sizeof(*n), 256);
+	if (!n)
+		return;
+	w->d = n;
 	w->d[w->nd++] = (struct pm_whatif_denial){
 		.ts = e->ts, .vm = e->vm, .gpa = e->addr, .size = e->size,
 		.rule = rule, .verdict = verdict, .dir = e->dir,
