@@ -489,7 +489,6 @@ static __always_inline int enter_ioctl(__u64 fd, __u64 cmd, __u64 arg)
 			struct pm_kvm_memory_attributes a = {};
 
 			bpf_probe_read_user(&a, sizeof(a), (void *)arg);
-			xc_count(PM_XC_TP_SETATTR);
 			ca.addr = a.address;
 			ca.size = a.size;
 			ca.attrs = a.attributes;
@@ -582,6 +581,9 @@ static __always_inline int exit_ioctl(__s64 ret)
 	if (!ca || !ca->cmd)
 		return 0;
 	if (ca->cmd == PM_KVM_SET_MEMORY_ATTRIBUTES) {
+		/* a sibling of the fexit, which never sees what the LSM refused */
+		if (ret != -1 /* -EPERM */)
+			xc_count(PM_XC_TP_SETATTR);
 		emit_decide(ca, ret, PM_F_SYSCALL_TP);
 	} else if (ca->cmd == PM_KVM_CREATE_VM) {
 		if (ret >= 0)

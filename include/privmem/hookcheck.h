@@ -13,7 +13,7 @@ enum pm_xcheck {
 	PM_XC_LSM_DENIED,	/* ... that it refused */
 	PM_XC_FEXIT_SETATTR,	/* fexit kvm_vm_ioctl: KVM_SET_MEMORY_ATTRIBUTES, any result */
 	PM_XC_FEXIT_SETATTR_OK,	/* ... that succeeded (each passed the kvm_vm_set_mem_attributes tracepoint) */
-	PM_XC_TP_SETATTR,	/* syscalls:sys_enter_ioctl: KVM_SET_MEMORY_ATTRIBUTES on a VM fd */
+	PM_XC_TP_SETATTR,	/* syscalls:ioctl: KVM_SET_MEMORY_ATTRIBUTES on a VM fd the LSM let through */
 	PM_XC_MAX,
 };
 

@@ -36,7 +36,8 @@ struct pm_capture {
 	char pin_dir[128];
 	bool pin;
 	bool ioctl_standby;
-	bool lsm_nosleep;		/* the kernel refused the sleepable LSM program */		/* syscall ioctl programs loaded, unattached, ready to stand in */
+	bool lsm_nosleep;		/* the kernel refused the sleepable LSM program */
+	bool baselining;		/* cross_check_baseline: take counts, judge nothing */		/* syscall ioctl programs loaded, unattached, ready to stand in */
 	/* cross-check: counts when the hook last moved (see check_silent) */
 	struct { uint64_t hook, sib; } xsnap[PM_HOOK_MAX];
 };
@@ -507,7 +508,7 @@ static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, c
 
 	snprintf(path, sizeof(path), "%s/%s", c->pin_dir,
 		 progs[i].hook == PM_HOOK_LSM_COMPAT ? "link_lsm_compat" : "link_lsm");
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	snprintf(tmp, sizeof(tmp), "%s_new", path);	/* bpffs refuses dots in names (EPERM) */
 	if (c->pin)
 		old = bpf_link__open(path);
 	if (old && bpf_link__update_program(old, p) == 0) {
@@ -847,7 +848,7 @@ static void check_silent(struct pm_capture *c, enum pm_hook h, uint64_t hook, ui
 
 	if (s->state != PM_HOOK_LIVE && s->state != PM_HOOK_SILENT)
 		return;
-	if (hook != c->xsnap[h].hook || sib < c->xsnap[h].sib) {
+	if (c->baselining || hook != c->xsnap[h].hook || sib < c->xsnap[h].sib) {
 		c->xsnap[h].hook = hook;
 		c->xsnap[h].sib = sib;
 		if (s->state == PM_HOOK_SILENT) {
@@ -872,6 +873,24 @@ static void check_silent(struct pm_capture *c, enum pm_hook h, uint64_t hook, ui
 static uint64_t max3(uint64_t a, uint64_t b, uint64_t c)
 {
 	return a > b ? (a > c ? a : c) : (b > c ? b : c);
+}
+
+/*
+ * Counters in pinned maps (hook_hits) carry what earlier loads counted:
+ * the cross-check starts from what they hold now.
+ */
+static void cross_check(struct pm_capture *c, const uint64_t *hits);
+
+static void cross_check_baseline(struct pm_capture *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.hook_hits);
+	uint64_t hits[PM_HOOK_MAX];
+
+	for (uint32_t h = 0; h < PM_HOOK_MAX; h++)
+		hits[h] = percpu_sum(fd, h, c->ncpus);
+	c->baselining = true;
+	cross_check(c, hits);
+	c->baselining = false;
 }
 
 /* LSM attempts vs fexit attempts vs the kernel's own set-attribute tracepoint. */
@@ -979,6 +998,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		refused_prog(c, (unsigned)i, "%s", why);
 	}
 	err = 0;
+	cross_check_baseline(c);
 	if (live(c, PM_HOOK_LSM))
 		snprintf(c->hooks[PM_HOOK_LSM].verified, sizeof(c->hooks[PM_HOOK_LSM].verified), "%s",
 			 c->lsm_nosleep ? "not sleepable (refused): bpf_probe_read_user" : "sleepable: bpf_copy_from_user");
