@@ -532,13 +532,19 @@ static int attach_lsm(struct pm_capture *c, unsigned i, struct bpf_program *p, c
 	}
 	unlink(tmp);
 	if (bpf_link__pin(l, old ? tmp : path) || (old && rename(tmp, path))) {
-		/* the old link stays pinned, and keeps deciding: no claim */
-		fprintf(stderr, "privmemd: cannot pin %s: %s (enforcement ends with this process)\n", path,
-			strerror(errno));
+		err = errno;
+		/* the old link stays pinned and keeps deciding: no claim, and status says so */
+		fprintf(stderr, "privmemd: cannot pin %s: %s (%s)\n", path, strerror(err),
+			old ? "the old program keeps deciding" : "enforcement ends with this process");
 		unlink(tmp);
-	} else {
-		claim_lsm(c);
+		if (old)
+			snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
+				 "the pinned program of a previous privmemd decides: cannot pin the fresh one (%s)",
+				 strerror(err));
+		bpf_link__destroy(old);
+		return 0;
 	}
+	claim_lsm(c);
 	if (old) {
 		bpf_link__destroy(old);	/* unpinned by the rename: this detaches the old program */
 		snprintf(c->hooks[progs[i].hook].reason, sizeof(c->hooks[progs[i].hook].reason),
