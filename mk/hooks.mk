@@ -4,4 +4,9 @@ $(O)/static/testvmm32: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -m32 -static -Itests/vmm $(filter %.c,$^) -o $@
 static: $(O)/static/testvmm32
-ktest: $(O)/static/testvmm32
+
+# ktest's 32-bit VMM: one KVM_CREATE_VM through the compat ioctl path
+$(O)/static/vmcreate32: tests/kernel/vmcreate.c include/privmem/kvm_abi.h | $(O)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -m32 -static $< -o $@
+ktest: $(O)/static/vmcreate32
