@@ -273,20 +273,26 @@ static void serve(struct daemon *d)
 	if (cfd < 0)
 		return;
 	d->st.lost = pm_capture_lost(d->cap);
-	if (strcmp(cmd, "status") == 0) {
+	switch (pm_sock_parse(cmd)) {
+	case PM_CMD_STATUS:
 		o = status_json(d);
-	} else if (strcmp(cmd, "reload") == 0) {
+		break;
+	case PM_CMD_RELOAD:
 		o = reload_policy(d);
-	} else if (strcmp(cmd, "vms") == 0) {
+		break;
+	case PM_CMD_VMS: {
 		struct pm_vm *vms[4096];
 		unsigned n = pm_state_list(&d->st, vms, 4096);
 
 		for (unsigned i = 0; i < n; i++)
 			refresh_kstats(d, vms[i]);
 		o = pm_json_vms(&d->st, pm_capture_hooks(d->cap), PM_HOOK_MAX);
-	} else {
+		break;
+	}
+	default:
 		o = json_object_new_object();
 		json_object_object_add(o, "error", json_object_new_string("unknown command"));
+		break;
 	}
 	pm_sock_reply(cfd, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

@@ -282,6 +282,8 @@ static void copy_info(struct pm_trace_info *dst, const struct pm_trace_info *src
 	}
 }
 
+static int replay_trace(struct pm_replay *r, struct pm_trace *t, const char *path, char *msg, size_t len);
+
 int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len)
 {
 	struct pm_trace *t;
@@ -289,6 +291,23 @@ int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len)
 
 	if (err)
 		return err;
+	return replay_trace(r, t, path, msg, len);
+}
+
+int pm_replay_mem(struct pm_replay *r, const void *buf, size_t size, const char *name, char *msg, size_t len)
+{
+	struct pm_trace *t;
+	int err = pm_trace_open_mem(&t, buf, size, msg, len);
+
+	if (err)
+		return err;
+	return replay_trace(r, t, name, msg, len);
+}
+
+static int replay_trace(struct pm_replay *r, struct pm_trace *t, const char *path, char *msg, size_t len)
+{
+	int err;
+
 	if (!r->have_info) {
 		copy_info(&r->info, pm_trace_get_info(t));
 		r->have_info = true;

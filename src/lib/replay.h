@@ -61,6 +61,8 @@ int pm_replay_span(const char *const *paths, unsigned n, uint64_t *min_ts, uint6
 		   int64_t *wall_offset, char *msg, size_t len);
 /* Reads one file into the books. -errno (msg says why), 0, or 1 when data was skipped. */
 int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len);
+/* Same, from a buffer (kept by the caller); name is the file name in warnings. */
+int pm_replay_mem(struct pm_replay *r, const void *buf, size_t size, const char *name, char *msg, size_t len);
 /* After the last file: window arithmetic. Idempotent. */
 void pm_replay_finish(struct pm_replay *r);
 /* true if vm is selected by a hex prefix (NULL selects all). */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "crcrange.h"
 #include "trace.h"
 #include "util.h"
 
@@ -786,6 +787,7 @@ struct pm_trace {
 	z_stream zs;			/* raw inflate, reused: the chunk CRC checks the data */
 	bool zs_ready;
 	uint8_t unknown_seen[32];	/* record types already warned about */
+	struct pm_crcrange crc;		/* bounded-time chunk CRCs while resyncing */
 };
 
 struct chunk_hdr {
@@ -799,7 +801,7 @@ static const char *const ch_why[] = {
 	[CH_MAGIC] = "no chunk magic", [CH_LEN] = "length out of range", [CH_CRC] = "CRC mismatch",
 };
 
-static int chunk_at(const struct pm_trace *t, size_t off, struct chunk_hdr *h)
+static int chunk_at(struct pm_trace *t, size_t off, struct chunk_hdr *h)
 {
 	const uint8_t *p = t->base + off;
 	size_t left = t->size - off;
@@ -822,14 +824,14 @@ static int chunk_at(const struct pm_trace *t, size_t off, struct chunk_hdr *h)
 	if (h->comp_len > left - PM_TRACE_CHUNK_HDR)
 		return CH_TRUNC;
 	crc = crc32(0, p, 32);
-	crc = crc32(crc, p + PM_TRACE_CHUNK_HDR, h->comp_len);
+	crc = pm_crcrange(&t->crc, crc, off + PM_TRACE_CHUNK_HDR, off + PM_TRACE_CHUNK_HDR + h->comp_len);
 	if (crc != get_le(p + 32, 4))
 		return CH_CRC;
 	return CH_OK;
 }
 
 /* The next offset after a bad spot where a whole, valid chunk starts, else EOF. */
-static size_t resync(const struct pm_trace *t, size_t off)
+static size_t resync(struct pm_trace *t, size_t off)
 {
 	struct chunk_hdr h;
 
@@ -975,6 +977,7 @@ int pm_trace_open_mem(struct pm_trace **out, const void *buf, size_t size, char 
 	}
 	t->base = buf;
 	t->size = size;
+	pm_crcrange_init(&t->crc, buf, size);
 	err = parse_header(t, msg, len);
 	if (err) {
 		pm_trace_close(t);
@@ -1043,6 +1046,7 @@ void pm_trace_close(struct pm_trace *t)
 		inflateEnd(&t->zs);
 	free(t->raw);
 	free(t->c.vms);
+	pm_crcrange_free(&t->crc);
 	free(t);
 }
 
