@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * libFuzzer: a trace file as `privmem replay` and `privmem export` read it:
+ * header, chunks, resync over damage, record decoding, the books
+ * (pm_state_apply via replay), the time span and the JSON report.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <json-c/json.h>
+#include "replay.h"
+#include "trace.h"
+
+static void warn(void *ctx, const char *file, const char *msg)
+{
+	(void)ctx;
+	(void)file;
+	(void)msg;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pm_replay r;
+	struct pm_trace *t;
+	uint64_t a, b;
+	char msg[256];
+	json_object *o;
+
+	if (pm_trace_open_mem(&t, data, size, msg, sizeof(msg)) == 0) {
+		pm_trace_span(t, &a, &b);
+		pm_trace_close(t);
+	}
+	pm_replay_init(&r);
+	r.warn = warn;
+	if (pm_replay_mem(&r, data, size, "fuzz", msg, sizeof(msg)) >= 0) {
+		o = pm_replay_json(&r, NULL);
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		json_object_put(o);
+	}
+	pm_replay_free(&r);
+	return 0;
+}
