@@ -457,6 +457,11 @@ int pm_cmd_replay(int argc, char **argv)
 		goto done;
 	}
 	pm_replay_finish(&r);
+	if (r.st.over_cap) {
+		fprintf(stderr, "privmem: warning: the trace names more than %u VMs: %" PRIu64
+			" events and declarations of further VMs were not booked\n", r.st.max_vms, r.st.over_cap);
+		r.skipped = true;
+	}
 	if (a.vm) {
 		struct pm_vm **vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
 		unsigned n = vms ? pm_state_list(&r.st, vms, r.st.nvms) : 0;

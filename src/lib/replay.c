@@ -13,6 +13,7 @@ void pm_replay_init(struct pm_replay *r)
 	memset(r, 0, sizeof(*r));
 	pm_state_init(&r->st);
 	pm_state_init(&r->base);
+	r->st.max_vms = r->base.max_vms = PM_REPLAY_MAX_VMS;
 	r->to_ns = UINT64_MAX;
 }
 
@@ -73,15 +74,25 @@ const struct pm_tl *pm_replay_timeline(const struct pm_replay *r, uint64_t vm)
 	return t->vm ? t : NULL;
 }
 
+#define TL_LOOKBACK 16
+
 static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 {
-	size_t i = t->n;
+	size_t i = t->n, stop = t->n > TL_LOOKBACK ? t->n - TL_LOOKBACK : 0;
 
-	/* records come in nearly time order: look back a little, else insert */
-	while (i > 0 && t->b[i - 1].sec > sec)
+	/*
+	 * Records come in nearly time order: look back a little and insert. Further
+	 * back (a hostile or damaged file), append and sort once at finish: an
+	 * insertion sort there made a file of receding times cost O(events^2).
+	 */
+	while (i > stop && t->b[i - 1].sec > sec)
 		i--;
 	if (i > 0 && t->b[i - 1].sec == sec)
 		return &t->b[i - 1];
+	if (i == stop && stop > 0) {
+		i = t->n;
+		t->unsorted = true;
+	}
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		struct pm_tl_bucket *n = realloc(t->b, cap * sizeof(*n));
@@ -96,6 +107,45 @@ static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 	t->b[i].sec = sec;
 	t->n++;
 	return &t->b[i];
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+	const struct pm_tl_bucket *x = a, *y = b;
+
+	return x->sec < y->sec ? -1 : x->sec > y->sec;
+}
+
+static void tl_merge(struct pm_tl_bucket *d, const struct pm_tl_bucket *s)
+{
+	d->events += s->events;
+	d->requests += s->requests;
+	d->attempts += s->attempts;
+	d->conversions += s->conversions;
+	d->errors += s->errors;
+	d->to_private_bytes += s->to_private_bytes;
+	d->to_shared_bytes += s->to_shared_bytes;
+	d->discards += s->discards;
+	d->discard_bytes += s->discard_bytes;
+	d->denied += s->denied;
+	d->would_deny += s->would_deny;
+}
+
+static void tl_sort(struct pm_tl *t)
+{
+	size_t k = 0;
+
+	if (!t->unsorted || !t->n)
+		return;
+	qsort(t->b, t->n, sizeof(*t->b), cmp_bucket);
+	for (size_t i = 1; i < t->n; i++) {
+		if (t->b[i].sec == t->b[k].sec)
+			tl_merge(&t->b[k], &t->b[i]);
+		else
+			t->b[++k] = t->b[i];
+	}
+	t->n = k + 1;
+	t->unsorted = false;
 }
 
 static void tl_add(struct pm_replay *r, const struct pm_event *e)
@@ -430,7 +480,11 @@ void pm_replay_finish(struct pm_replay *r)
 	struct pm_vm **vms;
 	unsigned n;
 
-	if (r->finished || !r->window)
+	if (r->finished)
+		return;
+	for (size_t i = 0; i < r->tl_cap; i++)
+		tl_sort(&r->tl[i]);
+	if (!r->window)
 		goto out;
 	vms = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*vms));
 	n = vms ? pm_state_list(&r->st, vms, r->st.nvms) : 0;
@@ -559,6 +613,8 @@ static json_object *json_trace(const struct pm_replay *r)
 	json_object_object_add(o, "truncated", json_object_new_boolean(r->stats.truncated != 0));
 	add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
 	add_u64(o, "unknown_records", r->stats.unknown_records);
+	add_u64(o, "max_vms", r->st.max_vms);
+	add_u64(o, "vms_over_cap_events", r->st.over_cap);
 	return o;
 }
 

@@ -11,6 +11,8 @@ void pm_state_init(struct pm_state *s)
 
 void pm_state_free(struct pm_state *s)
 {
+	unsigned max;
+
 	for (unsigned b = 0; b < PM_VM_BUCKETS; b++) {
 		struct pm_vm *vm = s->bucket[b], *next;
 
@@ -20,7 +22,9 @@ void pm_state_free(struct pm_state *s)
 			free(vm);
 		}
 	}
+	max = s->max_vms;
 	memset(s, 0, sizeof(*s));
+	s->max_vms = max;	/* a limit is configuration, not books */
 }
 
 static unsigned bucket_of(uint64_t id)
@@ -51,6 +55,11 @@ static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 		vm->next = next;
 		s->nvms--;
 	} else {
+		/* ~11 KiB a VM: a trace naming millions of ids must not take the machine */
+		if (s->max_vms && s->nvms >= s->max_vms) {
+			s->over_cap++;
+			return NULL;
+		}
 		vm = calloc(1, sizeof(*vm));
 		if (!vm)
 			return NULL;
