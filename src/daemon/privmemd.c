@@ -130,6 +130,7 @@ static void rec_tick(struct daemon *d)
 	struct pm_rec_src src = rec_src(d);
 	char msg[512];
 
+	/* a recorder fault costs the recording, never the live books: said once, retried */
 	if (d->rec && pm_rec_tick(d->rec, &d->st, &src, msg, sizeof(msg)))
 		fprintf(stderr, "privmemd: %s\n", msg);
 }

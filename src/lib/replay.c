@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "replay.h"
+#include "util.h"
 #include "vmjson.h"
 
 void pm_replay_init(struct pm_replay *r)
@@ -25,6 +26,7 @@ void pm_replay_free(struct pm_replay *r)
 	for (size_t i = 0; i < r->tl_cap; i++)
 		free(r->tl[i].b);
 	free(r->tl);
+	free(r->gaps);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -294,6 +296,27 @@ static void on_policy(void *ctx, uint64_t ts, const char *text, size_t len)
 	r->info.policy = strndup(text, len);
 }
 
+static void on_gap(void *ctx, const struct pm_trace_gap *g)
+{
+	struct pm_replay *r = ctx;
+
+	if (g->from_ns > r->to_ns || (r->window && g->to_ns < r->from_ns))
+		return;
+	if (r->ngaps == r->cap_gaps) {
+		size_t cap = r->cap_gaps ? r->cap_gaps * 2 : 8;
+		struct pm_trace_gap *n = realloc(r->gaps, cap * sizeof(*n));
+
+		if (!n) {
+			r->skipped = true;
+			return;
+		}
+		r->gaps = n;
+		r->cap_gaps = cap;
+	}
+	r->gaps[r->ngaps++] = *g;
+	r->gap_events += g->events;
+}
+
 static void on_warn(void *ctx, const char *msg)
 {
 	struct pm_replay *r = ctx;
@@ -318,6 +341,7 @@ static const struct pm_trace_ops replay_ops = {
 	.vm_gone = on_vm_gone,
 	.hook_hits = on_hook_hits,
 	.policy = on_policy,
+	.gap = on_gap,
 	.warn = on_warn,
 	.want_chunk = want_chunk,
 };
@@ -586,6 +610,30 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 	return o;
 }
 
+static json_object *json_gaps(const struct pm_replay *r)
+{
+	json_object *arr = json_object_new_array();
+	char wall[40];
+
+	for (size_t i = 0; i < r->ngaps; i++) {
+		const struct pm_trace_gap *g = &r->gaps[i];
+		json_object *o = json_object_new_object(), *errs = json_object_new_array();
+
+		add_u64(o, "from_ts", g->from_ns);
+		add_u64(o, "to_ts", g->to_ns);
+		pm_replay_wall(r, g->from_ns, wall, sizeof(wall));
+		json_object_object_add(o, "from_wall", json_object_new_string(wall));
+		pm_replay_wall(r, g->to_ns, wall, sizeof(wall));
+		json_object_object_add(o, "to_wall", json_object_new_string(wall));
+		add_u64(o, "events", g->events);
+		for (unsigned k = 0; k < g->nerrs; k++)
+			json_object_array_add(errs, json_object_new_string(pm_errno_name(g->errs[k], wall, sizeof(wall))));
+		json_object_object_add(o, "errors", errs);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 static json_object *json_trace(const struct pm_replay *r)
 {
 	json_object *o = json_object_new_object();
@@ -614,6 +662,8 @@ static json_object *json_trace(const struct pm_replay *r)
 	add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
 	add_u64(o, "unknown_records", r->stats.unknown_records);
 	add_u64(o, "max_vms", r->st.max_vms);
+	add_u64(o, "unrecorded_events", r->gap_events);
+	json_object_object_add(o, "gaps", json_gaps(r));
 	add_u64(o, "vms_over_cap_events", r->st.over_cap);
 	return o;
 }

@@ -45,6 +45,10 @@ struct pm_replay {
 	bool skipped;			/* some data could not be read */
 	bool finished;
 
+	struct pm_trace_gap *gaps;	/* holes the recorder left (disk full, ...), in file order */
+	size_t ngaps, cap_gaps;
+	uint64_t gap_events;		/* events that fell in them */
+
 	struct pm_tl *tl;		/* per-VM timelines, open addressing by id */
 	size_t tl_cap, tl_n;
 
