@@ -154,7 +154,7 @@ static void tl_add(struct pm_replay *r, const struct pm_event *e)
 {
 	struct pm_tl *t = tl_get(r, e->vm);
 	/* buckets are whole UTC seconds */
-	int64_t wall = (int64_t)e->ts + r->info.wall_offset_ns;
+	int64_t wall = (int64_t)(e->ts + (uint64_t)r->info.wall_offset_ns);	/* wraps, as a bad header may make it */
 	struct pm_tl_bucket *b = t ? tl_bucket(t, wall > 0 ? (uint64_t)wall / 1000000000ull : 0) : NULL;
 
 	if (!b)
@@ -534,7 +534,7 @@ out:
 
 void pm_replay_wall(const struct pm_replay *r, uint64_t mono_ns, char *buf, size_t len)
 {
-	int64_t wall = (int64_t)mono_ns + r->info.wall_offset_ns;
+	int64_t wall = (int64_t)(mono_ns + (uint64_t)r->info.wall_offset_ns);
 	time_t secs = (time_t)(wall / 1000000000ll);
 	struct tm tm;
 

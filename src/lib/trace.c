@@ -1161,7 +1161,7 @@ static int decode_event(struct codec *c, unsigned type, struct cur *cu, const st
 	if (pres & P_PID)
 		e->pid = (uint32_t)cur_var(cu);
 	if (pres & P_TID)
-		e->tid = (uint32_t)((int64_t)e->pid + unzz(cur_var(cu)));
+		e->tid = (uint32_t)(e->pid + (uint64_t)unzz(cur_var(cu)));
 	if (pres & P_VCPU)
 		e->vcpu = (int32_t)unzz(cur_var(cu));
 	if (pres & P_AUX)

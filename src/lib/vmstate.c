@@ -156,9 +156,11 @@ static void apply_decide(struct pm_vm *vm, const struct pm_event *e)
 		d->conversions++;
 		d->bytes += e->size;
 		pm_hist_add(&d->size_hist, e->size);
-		vm->shared_delta += e->dir == PM_TO_SHARED ? (int64_t)e->size : -(int64_t)e->size;
+		/* wrapping, not signed overflow: a record may claim any size */
+		vm->shared_delta = (int64_t)((uint64_t)vm->shared_delta +
+					     (e->dir == PM_TO_SHARED ? e->size : -e->size));
 	} else {
-		int err = -e->ret;
+		int64_t err = -(int64_t)e->ret;	/* ret may be INT32_MIN */
 
 		vm->attr_errno[err > 0 && err < PM_ERRNO_SLOTS ? err : PM_ERRNO_SLOTS - 1]++;
 	}
@@ -295,7 +297,7 @@ unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned ma
 
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)
 {
-	int64_t v = (vm->init_shared ? (int64_t)vm->guest_bytes : 0) + vm->shared_delta;
+	int64_t v = (int64_t)((vm->init_shared ? vm->guest_bytes : 0) + (uint64_t)vm->shared_delta);
 
 	if (v < 0)
 		return 0;

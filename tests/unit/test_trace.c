@@ -492,7 +492,7 @@ static void header_errors(void **state)
 	assert_non_null(strstr(msg, "truncated header"));
 	b.p[8] = 2;	/* major 2 */
 	assert_int_equal(read_mem(&b, &s, NULL, msg, sizeof(msg)), -EPROTONOSUPPORT);
-	assert_non_null(strstr(msg, "trace format version 2.1 is not supported"));
+	assert_non_null(strstr(msg, "trace format version 2.2 is not supported"));
 	b.p[8] = PM_TRACE_MAJOR;
 	b.p[PM_TRACE_HDR_FIXED + 7] ^= 1;	/* inside the host name */
 	assert_int_equal(read_mem(&b, &s, NULL, msg, sizeof(msg)), -EINVAL);
