@@ -7,7 +7,7 @@
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 SECS=${FUZZ_SECS:-60}
-TIMEOUT=${FUZZ_TIMEOUT:-5}
+TIMEOUT=${FUZZ_TIMEOUT:-10}
 B=build/fuzz
 PASS=0 FAIL=0
 for t in "$@"; do

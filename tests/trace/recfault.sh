@@ -48,20 +48,22 @@ live_events() { [ "$("$B/privmem" -s "$T/sock" status --json 2>/dev/null | "$B/j
 
 start_inject() {
 	coproc INJ { exec "$B/pminject" "$DPID" "$VM" 2>"$T/inject.err"; }
-	IPID=$INJ_PID
+	IPID=${INJ_PID:-}
 }
 stop_inject() {
 	if [ -n "$IPID" ]; then
-		eval "exec ${INJ[1]}>&-" 2>/dev/null
+		[ -n "${INJ[1]:-}" ] && eval "exec ${INJ[1]}>&-" 2>/dev/null
 		wait "$IPID" 2>/dev/null
 		IPID=
 	fi
 }
 # inject N: N request events; sets FIRST and LAST (CLOCK_MONOTONIC ns around them)
 inject() {
-	local word n
-	echo "$1" >&"${INJ[1]}"
-	read -r -t 60 word n FIRST LAST <&"${INJ[0]}" && [ "$word" = ok ] && [ "$n" = "$1" ] && return 0
+	local word= n=
+	if [ -n "${INJ[1]:-}" ] && echo "$1" >&"${INJ[1]}"; then
+		read -r -t 60 word n FIRST LAST <&"${INJ[0]}"
+	fi
+	[ "$word" = ok ] && [ "$n" = "$1" ] && return 0
 	bad "pminject $1: $(cat "$T/inject.err")"
 	return 1
 }
@@ -85,6 +87,14 @@ start_case() {
 	A_FIRST=$FIRST A_LAST=$LAST
 	wait_for 10 replay_events 1000 && ok "$CASE: 1000 events recorded before the fault" ||
 		bad "$CASE: replay before the fault: $("$B/jpath" "$T/r.json" events)"
+}
+
+# a case that could not start: leave nothing behind for the next one
+abort_case() {
+	stop_inject
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=
+	mountpoint -q "$M" && { umount "$M" || umount -l "$M"; }
 }
 
 # end_case RECORDED GAP_EVENTS GAP_FROM_MIN GAP_FROM_MAX GAP_TO_MIN GAP_TO_MAX ERRNO...
@@ -147,6 +157,8 @@ if start_case full; then
 		bad "full: no recovery: $(tail -3 "$T/privmemd.log")"
 	inject 200 && D_FIRST=$FIRST
 	end_case 1200 2300 "$A_LAST" "$B_LAST" "$C_LAST" "$D_FIRST" ENOSPC
+else
+	abort_case
 fi
 
 # 2. the directory removed, and a file where it was: everything in the lost file is the gap
@@ -161,6 +173,8 @@ if start_case dir-removed; then
 		bad "dir-removed: no recovery: $(tail -3 "$T/privmemd.log")"
 	inject 200 && D_FIRST=$FIRST
 	end_case 200 3300 "$A_FIRST" "$A_LAST" "$C_LAST" "$D_FIRST" ENOENT
+else
+	abort_case
 fi
 
 # 3. read-only: the kernel refuses remount,ro while a file is open for writing
@@ -179,6 +193,8 @@ if start_case read-only; then
 		bad "read-only: no recovery: $(tail -3 "$T/privmemd.log")"
 	inject 200 && D_FIRST=$FIRST
 	end_case 1200 2300 "$A_LAST" "$B_LAST" "$C_LAST" "$D_FIRST" ENOSPC EROFS
+else
+	abort_case
 fi
 
 echo "$PASS passed, $FAIL failed"
