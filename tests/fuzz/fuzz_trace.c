@@ -30,6 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pm_trace_close(t);
 	}
 	pm_replay_init(&r);
+	/*
+	 * The product books 16384 VMs (tracetest checks that natively); under ASan
+	 * their JSON alone takes seconds and ~2 GB, so one input here gets fewer,
+	 * through the same cap.
+	 */
+	r.st.max_vms = r.base.max_vms = 1024;
 	r.warn = warn;
 	if (pm_replay_mem(&r, data, size, "fuzz", msg, sizeof(msg)) >= 0) {
 		o = pm_replay_json(&r, NULL);
