@@ -44,6 +44,7 @@ wait_for() {
 }
 logged() { grep -q -- "$1" "$T/privmemd.log"; }
 replay_events() { "$B/privmem" replay "$M/rec" --json 2>/dev/null >"$T/r.json"; [ "$("$B/jpath" "$T/r.json" events)" = "$1" ]; }
+status_at() { "$B/privmem" -s "$T/sock" status --json 2>/dev/null >"$T/status.json"; "$B/jpath" "$T/status.json" "$1"; }
 live_events() { [ "$("$B/privmem" -s "$T/sock" status --json 2>/dev/null | "$B/jpath" /dev/stdin events)" = "$1" ]; }
 
 start_inject() {
@@ -107,6 +108,10 @@ end_case() {
 	wait_for 5 live_events "$total" && ok "$CASE: live books kept every event ($total)" ||
 		bad "$CASE: live events $("$B/privmem" -s "$T/sock" status --json | "$B/jpath" /dev/stdin events), want $total"
 	kill -0 "$DPID" 2>/dev/null && ok "$CASE: privmemd still running" || bad "$CASE: privmemd died"
+	[ "$(status_at recorder.recording)" = true ] && [ "$(status_at recorder.gaps)" = 1 ] &&
+		[ "$(status_at recorder.unrecorded_events)" = "$gap" ] &&
+		ok "$CASE: status: recording again, 1 gap, $gap unrecorded events" ||
+		bad "$CASE: status recorder: $("$B/jpath" "$T/status.json" recorder)"
 	n=$(grep -c "recording stopped" "$T/privmemd.log")
 	[ "$n" = 1 ] && ok "$CASE: the fault said once" || bad "$CASE: fault said $n times: $(cat "$T/privmemd.log")"
 	kill -TERM "$DPID"
@@ -151,6 +156,8 @@ if start_case full; then
 	inject 2000 && B_FIRST=$FIRST B_LAST=$LAST
 	wait_for 10 logged "recording stopped" && ok "full: fault reported: $(grep -m1 'recording stopped' "$T/privmemd.log" | cut -c1-120)" ||
 		bad "full: no fault message: $(tail -3 "$T/privmemd.log")"
+	[ "$(status_at recorder.recording)" = false ] && ok "full: status says not recording" ||
+		bad "full: status recorder: $("$B/jpath" "$T/status.json" recorder)"
 	inject 300 && C_LAST=$LAST
 	rm -f "$M/filler"
 	wait_for 10 logged "recording again" && ok "full: recovered: $(grep -m1 'recording again' "$T/privmemd.log")" ||
