@@ -204,11 +204,47 @@ static void write_refused(void **state)
 	pm_state_free(&st);
 }
 
+/* No file descriptor for the next file at rotation (EMFILE): the full file is kept, the hole starts then. */
+static void no_fd_at_rotation(void **state)
+{
+	struct pm_rec_opts o = { .dir = dir, .writer = "test", .max_bytes = 1, .max_files = 100 };
+	struct pm_state st;
+	struct pm_replay rp;
+	struct pm_rec *r;
+	struct rlimit old, lim;
+	char msg[512];
+
+	(void)state;
+	pm_state_init(&st);
+	assert_int_equal(pm_rec_open(&r, &o, msg, sizeof(msg)), 0);
+	events(r, &st, 100);
+	getrlimit(RLIMIT_NOFILE, &old);
+	lim = old;
+	lim.rlim_cur = 3;	/* stdin, stdout, stderr: the next open fails */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	assert_true(tick_until(r, &st, -1, msg, sizeof(msg)) < 0);	/* the rotation */
+	assert_non_null(strstr(msg, "next file: Too many open files"));
+	events(r, &st, 70);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(tick_until(r, &st, 1, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "70 events in the gap"));
+	events(r, &st, 5);
+	assert_int_equal(pm_rec_close(r, &st, NULL), 0);
+	replay_dir(&rp);
+	assert_int_equal(rp.st.events, 105);	/* the file before the fault is whole */
+	assert_int_equal(rp.ngaps, 1);
+	assert_int_equal(rp.gaps[0].events, 70);
+	assert_int_equal(rp.gaps[0].errs[0], EMFILE);
+	pm_replay_free(&rp);
+	pm_state_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(dir_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_fd_at_rotation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
