@@ -29,6 +29,7 @@
 #include "policy.h"
 #include "util.h"
 #include "vmstate.h"
+#include "vmname.h"
 
 #define MAX_FILES 4096
 
@@ -255,9 +256,9 @@ static void print_vm_line(const struct pm_vm *vm)
 	pm_fmt_bytes(guest, sizeof(guest), g);
 	pm_fmt_bytes(tp, sizeof(tp), p->bytes);
 	pm_fmt_bytes(ts, sizeof(ts), s->bytes);
-	printf("%016" PRIx64 " %7u %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
+	printf("%016" PRIx64 " %-20.20s %7u %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
-	       vm->id, vm->pid, vm->comm, vm->destroyed ? "destroyed" : "running", guest,
+	       vm->id, pm_vm_name(vm), vm->pid, vm->comm, vm->destroyed ? "destroyed" : "running", guest,
 	       g ? 100.0 * pm_vm_shared_bytes(vm) / g : 0.0, p->conversions, p->attempts, tp, s->conversions,
 	       s->attempts, ts, vm->req_hypercall, vm->req_fault, vm->discards, (uint64_t)vm->k.lost);
 	for (int i = 1; i < PM_ERRNO_SLOTS; i++) {
@@ -329,7 +330,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 	printf("events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "  chunks %" PRIu64 "%s\n\n", r->st.events,
 	       r->st.lost, r->st.lost ? " (EVENTS WERE LOST)" : "", r->st.bad_events, r->stats.chunks,
 	       r->skipped ? "  (SOME OF THE TRACE COULD NOT BE READ)" : "");
-	printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
+	printf("%-16s %-20s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "NAME", "PID", "COMM", "STATE",
 	       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
 	       "DISCARDS", "LOST");
 	for (unsigned i = 0; i < n; i++)
@@ -391,8 +392,8 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (a->vm && (!*a->vm || strspn(a->vm, "0123456789abcdefABCDEF") != strlen(a->vm) || strlen(a->vm) > 16)) {
-		pm_cli_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
+	if (a->vm && !*a->vm) {
+		pm_cli_err("--vm '': give a VM name (a glob will do) or an id prefix");
 		return 2;
 	}
 	err = expand(argv - 1 + optind, argc + 1 - optind, &a->files, &a->nfiles);
@@ -499,8 +500,41 @@ static const char export_usage[] =
 	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm ID] [--from T] [--to T]\n"
 	"Writes Chrome/Perfetto trace-event JSON (ui.perfetto.dev) to OUT or standard output.\n";
 
+/*
+ * --vm NAME for export: names arrive in a trace after a VM's first events,
+ * so a replay pass finds the ids first. 0, or an exit status.
+ */
+static int select_vms(const struct read_args *a, uint64_t **ids, unsigned *n)
+{
+	struct pm_replay r;
+	struct pm_vm **vms;
+	unsigned nv;
+	char msg[512];
+
+	*ids = NULL;
+	*n = 0;
+	pm_replay_init(&r);	/* no warn: the export pass reports damage once */
+	for (unsigned i = 0; i < a->nfiles; i++)
+		pm_replay_file(&r, a->files[i], msg, sizeof(msg));	/* export itself reports the files */
+	pm_replay_finish(&r);
+	vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
+	*ids = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(**ids));
+	nv = vms && *ids ? pm_state_list(&r.st, vms, r.st.nvms) : 0;
+	for (unsigned i = 0; i < nv; i++)
+		if (pm_vm_selected(vms[i], a->vm))
+			(*ids)[(*n)++] = vms[i]->id;
+	free(vms);
+	pm_replay_free(&r);
+	if (!*n) {
+		pm_cli_err("no VM in the trace matches --vm %s", a->vm);
+		return 1;
+	}
+	return 0;
+}
+
 int pm_cmd_export(int argc, char **argv)
 {
+	uint64_t *ids = NULL;
 	struct read_args a = { 0 };
 	struct pm_export_opts o = { .warn = t_warn };
 	const char *format = NULL, *outp = NULL;
@@ -519,7 +553,12 @@ int pm_cmd_export(int argc, char **argv)
 	rc = resolve_window(&a);
 	if (rc)
 		goto out;
-	o.vm_prefix = a.vm;
+	if (a.vm) {
+		rc = select_vms(&a, &ids, &o.n_vm_ids);
+		if (rc)
+			goto out;
+		o.vm_ids = ids;
+	}
 	o.from_ns = a.from_ns;
 	o.to_ns = a.to_ns;
 	if (outp && strcmp(outp, "-")) {
@@ -543,6 +582,7 @@ int pm_cmd_export(int argc, char **argv)
 		rc = PM_EXIT_PARTIAL;
 	}
 out:
+	free(ids);
 	free_files(a.files, a.nfiles);
 	return rc;
 }
@@ -577,6 +617,7 @@ static void rec_on_event(void *ctx, const struct pm_event *e)
 	if (fresh || e->type == PM_EV_VM_CREATE) {
 		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
 			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+		pm_vm_lookup_name(vm);
 		pm_rec_vm_seen(s->rec, vm);
 	}
 	if (e->type == PM_EV_VM_DESTROY) {

@@ -184,9 +184,9 @@ static void print_vm_plain(json_object *vm)
 	pm_fmt_bytes(guest, sizeof(guest), g);
 	pm_fmt_bytes(tp, sizeof(tp), u64_at(vm, "to_private.bytes"));
 	pm_fmt_bytes(ts, sizeof(ts), u64_at(vm, "to_shared.bytes"));
-	printf("%-16s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
+	printf("%-16s %-20.20s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
-	       str_at(vm, "id"), u64_at(vm, "pid"), str_at(vm, "comm"), str_at(vm, "state"), guest,
+	       str_at(vm, "id"), str_at(vm, "name"), u64_at(vm, "pid"), str_at(vm, "comm"), str_at(vm, "state"), guest,
 	       g ? 100.0 * u64_at(vm, "shared_bytes") / g : 0.0,
 	       u64_at(vm, "to_private.conversions"), u64_at(vm, "to_private.attempts"), tp,
 	       u64_at(vm, "to_shared.conversions"), u64_at(vm, "to_shared.attempts"), ts,
@@ -215,7 +215,7 @@ static int do_vms(int argc, char **argv)
 	if (env.json) {
 		print_json(o);
 	} else if (json_object_object_get_ex(o, "vms", &arr)) {
-		printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
+		printf("%-16s %-20s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "NAME", "PID", "COMM", "STATE",
 		       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
 		       "DISCARDS", "LOST");
 		for (size_t i = 0; i < json_object_array_length(arr); i++)

@@ -21,6 +21,7 @@
 #include "util.h"
 #include "vmjson.h"
 #include "vmstate.h"
+#include "vmname.h"
 
 static volatile sig_atomic_t exiting, reload_requested;
 
@@ -190,9 +191,11 @@ static void on_event(void *ctx, const struct pm_event *e)
 	if (!vm)
 		return;
 	/* the VMM may be gone by the time a batch is read: fall back to the id */
-	if ((fresh || e->type == PM_EV_VM_CREATE) &&
-	    pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
-		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+	if (fresh || e->type == PM_EV_VM_CREATE) {
+		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
+			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+		pm_vm_lookup_name(vm);
+	}
 	if (e->type == PM_EV_VM_DESTROY)
 		retire_pid(d, e->pid);
 	if (fresh || e->type == PM_EV_VM_CREATE)

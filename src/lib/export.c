@@ -150,6 +150,17 @@ static void size_name(char *buf, size_t len, uint64_t b)
 		snprintf(buf, len, "%" PRIu64 "B", b);
 }
 
+static bool selected(const struct pm_export_opts *o, uint64_t vm, const char *id)
+{
+	if (o->vm_ids) {
+		for (unsigned i = 0; i < o->n_vm_ids; i++)
+			if (o->vm_ids[i] == vm)
+				return true;
+		return false;
+	}
+	return !o->vm_prefix || !strncasecmp(id, o->vm_prefix, strlen(o->vm_prefix));
+}
+
 static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 {
 	struct xvm *v;
@@ -163,7 +174,7 @@ static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 	v->id = e->vm;
 	x->vn++;
 	snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)e->vm);
-	v->selected = !x->o->vm_prefix || !strncasecmp(id, x->o->vm_prefix, strlen(x->o->vm_prefix));
+	v->selected = selected(x->o, e->vm, id);
 	if (!v->selected)
 		return v;
 	v->pid = ++x->next_pid;

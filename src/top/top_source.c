@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "vmjson.h"
 #include "vmstate.h"
+#include "vmname.h"
 #endif
 
 enum { SRC_SOCKET, SRC_DIRECT, SRC_REPLAY };
@@ -75,8 +76,11 @@ static void direct_event(void *ctx, const struct pm_event *e)
 
 	if (!vm)
 		return;
-	if ((fresh || e->type == PM_EV_VM_CREATE) && pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
-		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+	if (fresh || e->type == PM_EV_VM_CREATE) {
+		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
+			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+		pm_vm_lookup_name(vm);
+	}
 	if (e->type == PM_EV_VM_DESTROY) {
 		pm_capture_kstats(s->cap, vm->id, &vm->k);
 		pm_capture_forget_vm(s->cap, vm->id);
