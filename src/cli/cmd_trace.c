@@ -343,7 +343,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 }
 
 static const char replay_usage[] =
-	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--policy FILE] [--json]\n"
+	"Usage: privmem replay FILE|DIR... [--vm NAME|ID] [--from T] [--to T] [--policy FILE] [--json]\n"
 	"--policy: what would this policy have denied? (every attempt re-decided, as in audit mode)\n"
 	"T: N[ns|us|ms|s|m|h] after the first record, -N before the last, or YYYY-MM-DDTHH:MM:SS[.frac]Z\n";
 
@@ -497,7 +497,7 @@ out:
 /* ---------------------------------------------------------------- export */
 
 static const char export_usage[] =
-	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm ID] [--from T] [--to T]\n"
+	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm NAME|ID] [--from T] [--to T]\n"
 	"Writes Chrome/Perfetto trace-event JSON (ui.perfetto.dev) to OUT or standard output.\n";
 
 /*

@@ -27,9 +27,9 @@ static const char usage[] =
 	"Usage: privmem [-j|--json] [-p|--pretty] [-s SOCKET] COMMAND\n"
 	"Commands:\n"
 	"  status        daemon version, live hooks, events and losses\n"
-	"  vms           per-VM conversion books\n"
+	"  vms [--names] per-VM conversion books (--names: the VMs' names, one a line)\n"
 	"  record -o FILE [-d SECONDS] [-- CMD...]   record a trace without the daemon (root)\n"
-	"  replay FILE|DIR [--vm ID] [--from T] [--to T]   the books and a timeline, from a trace\n"
+	"  replay FILE|DIR [--vm NAME|ID] [--from T] [--to T]   the books and a timeline, from a trace\n"
 	"  export FILE|DIR --format chrome [-o OUT]   Chrome/Perfetto trace-event JSON\n"
 	"  policy check FILE  validate a policy file and print it normalised\n"
 	"Exit status: 0 ok, 1 runtime error, 2 usage.\n"
@@ -200,19 +200,38 @@ static void print_vm_plain(json_object *vm)
 	putchar('\n');
 }
 
+/* One name per line, each once: for scripts and shell completion (--vm NAME). */
+static void print_names(json_object *arr)
+{
+	size_t n = json_object_array_length(arr);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = str_at(json_object_array_get_idx(arr, i), "name");
+		size_t j;
+
+		for (j = 0; j < i && strcmp(name, str_at(json_object_array_get_idx(arr, j), "name")); j++)
+			;
+		if (j == i && *name)
+			puts(name);
+	}
+}
+
 static int do_vms(int argc, char **argv)
 {
 	json_object *o, *arr;
+	bool names = argc == 1 && strcmp(argv[0], "--names") == 0;
 
-	(void)argv;
-	if (argc) {
-		pm_cli_err("vms takes no arguments");
+	if (argc && !names) {
+		pm_cli_err("vms: unknown argument '%s' (vms [--json] [--names])", argv[0]);
 		return 2;
 	}
 	o = ask("vms");
 	if (!o)
 		return 1;
-	if (env.json) {
+	if (names) {
+		if (json_object_object_get_ex(o, "vms", &arr))
+			print_names(arr);
+	} else if (env.json) {
 		print_json(o);
 	} else if (json_object_object_get_ex(o, "vms", &arr)) {
 		printf("%-16s %-20s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "NAME", "PID", "COMM", "STATE",
