@@ -52,5 +52,16 @@ offers "privmem record -o x.pmtrace -- bas" $(compgen -c -- bas | sort -u)
 offers "privmem vms --" --json --names
 offers "privmem status --" --json
 
+# make install puts the same file where bash-completion looks for it
+if make -s install DESTDIR="$T/inst" PREFIX=/usr >"$T/install.log" 2>&1; then
+	f=$T/inst/usr/share/bash-completion/completions/privmem
+	cmp -s "$f" dist/bash-completion/privmem && ok "make install: $(basename "$(dirname "$f")")/privmem" ||
+		bad "make install: no $f"
+	FILE=$f
+	offers "privmem replay run.pmtrace --f" --from
+else
+	bad "make install: $(tail -3 "$T/install.log")"
+fi
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -9,7 +9,8 @@ set -u
 cd "$(dirname "$0")/../.."
 TOP=$PWD
 B=${B:-build}
-R=$TOP/$B/deb/root
+D=$TOP/build/deb
+R=$D/root
 PASS=0 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
@@ -22,7 +23,7 @@ if [ "$(id -u)" != 0 ] || [ ! -w /dev/kvm ]; then
 	exit 1
 fi
 ver=$(dpkg-parsechangelog -l debian/changelog -S Version)
-deb=$TOP/$B/deb/privmem_${ver}_$(dpkg --print-architecture).deb
+deb=$D/privmem_${ver}_$(dpkg --print-architecture).deb
 [ -s "$deb" ] || { bad "no package at $deb (make deb)"; finish; }
 # the root holds what the package says it depends on, and nothing of privmem's
 deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/(.*//; s/|.*//; s/[[:space:]]//g' | grep .)
@@ -36,7 +37,7 @@ cp "$B/testvmm" "$B/gtcompare" "$TOP/tests/completion/complete.sh" "$R/tmp/"
 
 # everything below runs in a new mount namespace: the root's /proc, /sys,
 # /dev and /run vanish with it, whatever happens
-unshare --mount --propagation private bash -s "$R" "$ver" <<'INNER' >"$TOP/$B/deb/inner.log" 2>&1
+unshare --mount --propagation private bash -s "$R" "$ver" <<'INNER' >"$D/inner.log" 2>&1
 set -u
 R=$1 ver=$2
 PASS=0 FAIL=0 DPID=
@@ -130,8 +131,8 @@ left=$(diff "$R/tmp/before.list" "$R/tmp/after.list")
 echo "$PASS passed, $FAIL failed"
 INNER
 # the namespace's own tally joins this script's
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$TOP/$B/deb/inner.log" | tail -1)
-grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$TOP/$B/deb/inner.log"
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$D/inner.log" | tail -1)
+grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$D/inner.log"
 if [ -z "$line" ]; then bad "the namespace gave no result line"; else
 	p=${line%% passed*} f=${line#*passed, } f=${f%% failed*}
 	PASS=$((PASS + p)) FAIL=$((FAIL + f))
