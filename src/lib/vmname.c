@@ -182,7 +182,7 @@ static int sandbox_component(const char *c, size_t n, const char *parent, size_t
 
 	if (n > sizeof(cri) - 1 + 6 && strncmp(c, cri, sizeof(cri) - 1) == 0 && strncmp(c + n - 6, ".scope", 6) == 0)
 		return put_name(out, len, c + sizeof(cri) - 1, n - (sizeof(cri) - 1) - 6);
-	if (n > 5 && strncmp(c, "kata_", 5) == 0 && strncmp(c, "kata_overhead", n) != 0)
+	if (n > 5 && strncmp(c, "kata_", 5) == 0 && !(n == 13 && strncmp(c, "kata_overhead", 13) == 0))
 		return put_name(out, len, c + 5, n - 5);
 	if (pn == 13 && strncmp(parent, "kata_overhead", 13) == 0)
 		return put_name(out, len, c, n);

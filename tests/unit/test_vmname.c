@@ -98,6 +98,8 @@ static void sandboxes(void **state)
 	assert_int_equal(pm_vmname_sandbox("/kata_overhead/sb-78", n, sizeof(n)), 0);
 	assert_string_equal(n, "sb-78");
 	assert_int_equal(pm_vmname_sandbox("/kata_overhead", n, sizeof(n)), -ENOENT);
+	assert_int_equal(pm_vmname_sandbox("/kata_o", n, sizeof(n)), 0);
+	assert_string_equal(n, "o");
 	/* not sandboxes: 63 hex digits, a non-hex 64, a user session */
 	assert_int_equal(pm_vmname_sandbox("/k8s.io/4a5d1c2b9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2", n,
 					   sizeof(n)), -ENOENT);
