@@ -133,7 +133,8 @@ grep -q '"timeline":{"bucket_ns":1000000000,"vms":\[{"id":"'"$vm"'","buckets":\[
 # 9. usage errors: exit 2
 expect "no file: exit 2" 2 'a trace file is required' -- "$CLI" replay
 expect "bad --from: exit 2" 2 "--from 'soon': not a time" -- "$CLI" replay "$T/good.pmtrace" --from soon
-expect "bad --vm: exit 2" 2 "--vm 'xyz': not a VM id" -- "$CLI" replay "$T/good.pmtrace" --vm xyz
+expect "empty --vm: exit 2" 2 "--vm '': give a VM name" -- "$CLI" replay "$T/good.pmtrace" --vm ''
+expect "--vm no name in the trace: exit 1" 1 'no VM in the trace matches --vm xyz' -- "$CLI" replay "$T/good.pmtrace" --vm xyz
 expect "unknown --vm: exit 1" 1 'no VM in the trace matches --vm 0000dead' -- "$CLI" replay "$T/good.pmtrace" --vm 0000dead
 expect "from after to: exit 2" 2 '--from is after --to' -- "$CLI" replay "$T/good.pmtrace" --from 10s --to 5s
 expect "export without --format: exit 2" 2 '--format chrome is required' -- "$CLI" export "$T/good.pmtrace"
@@ -145,6 +146,14 @@ expect "export: exit 0" 0 '' -- "$CLI" export "$T/good.pmtrace" --format chrome 
 [ "${PIPESTATUS[0]}" = 0 ] && ok "export: chromecheck" || bad "export: chromecheck"
 expect "export of a damaged file: exit 3" 3 'bad chunk \(CRC mismatch\)' -- "$CLI" export "$T/flip.pmtrace" --format chrome -o "$T/flip.chrome.json"
 "$B/chromecheck" "$T/flip.chrome.json" >/dev/null 2>&1 && ok "export of a damaged file: still valid JSON" || bad "export of damaged: chromecheck"
+
+# 11. hostile files (tests/fuzz/regress): a replay books at most 16384 VMs and says so;
+# fake chunk headers and receding times cost linear time
+R=tests/fuzz/regress/fuzz_trace
+expect "200000 VMs: 16384 booked, exit 3" 3 'more than 16384 VMs: 183616 events' -- "$CLI" replay "$R/oom-many-vms" --json
+[ "$(jnum events "$T/out")" = 16384 ] && ok "200000 VMs: events 16384" || bad "200000 VMs: events $(jnum events "$T/out")"
+expect "4 MiB of fake chunk headers: exit 3" 3 'bad chunk' -- timeout 10 "$CLI" replay "$R/slow-fake-chunk-headers"
+expect "60000 receding seconds: exit 0" 0 '' -- timeout 10 "$CLI" replay "$R/slow-receding-time" --json
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
