@@ -7,3 +7,7 @@ $(O)/slowclient: tests/kernel/slowclient.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
 clientstest: all $(O)/slowclient
 	./tests/kernel/clients.sh
+# the /metrics server's threads on loopback (no BPF, no lock): a unit test
+UNIT_TESTS += $(O)/test_metrics_http
+$(O)/test_metrics_http: tests/unit/test_metrics_http.c $(O)/daemon/metrics.o $(LIB)
+	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_HTTP) $(LDLIBS_CMOCKA) -lpthread
