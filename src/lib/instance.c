@@ -17,7 +17,7 @@ static void make_dir_of(const char *path)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0755);
+		mkdir(dir, 0700);
 	}
 }
 

@@ -12,7 +12,7 @@
 #define PM_INSTANCE_LOCK "/run/privmem/privmemd.lock"
 
 /*
- * Takes the lock at path (its directory made 0755 if missing) and writes
+ * Takes the lock at path (its directory made 0700 if missing) and writes
  * "PID SOCKET" into it. The fd to keep open for the process's life, or
  * -errno: -EBUSY when another instance holds it, msg naming that one.
  */
