@@ -26,6 +26,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT
 
 ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
@@ -87,16 +88,19 @@ for mode in trickle silent; do
 	ms=$("$B/slowclient" "$SOCK" $mode); rc=$?
 	[ $rc = 0 ] && [ "$ms" -lt 1000 ] && ok "$mode client cut off after $ms ms" || bad "$mode client: rc=$rc held $ms ms"
 done
-for i in 1 2 3 4; do "$B/slowclient" "$SOCK" trickle >"$T/tr$i" & done
+TR=()
+for i in 1 2 3 4; do "$B/slowclient" "$SOCK" trickle >"$T/tr$i" & TR+=($!); done
 sleep 0.1
 t0=$(now_ms)
 "$B/privmem" -s "$SOCK" status >/dev/null; rc=$?
 dt=$(($(now_ms) - t0))
-wait
+wait "${TR[@]}"	# not a bare wait: the daemon is a child too
 [ $rc = 0 ] && [ $dt -lt 2000 ] && ok "status answered in $dt ms beside 4 trickling clients" ||
 	bad "status beside tricklers: rc=$rc, $dt ms"
+# one client at a time: the k-th trickler is cut off after about k deadlines
 n=0; for i in 1 2 3 4; do [ "$(cat "$T/tr$i")" -lt 2000 ] 2>/dev/null && n=$((n + 1)); done
-[ $n = 4 ] && ok "4 concurrent tricklers each cut off within 2 s" || bad "tricklers: $(cat "$T"/tr*)"
+[ $n = 4 ] && ok "4 concurrent tricklers each cut off within 2 s ($(cat "$T"/tr* | sort -n | xargs | tr ' ' /) ms)" ||
+	bad "tricklers: $(cat "$T"/tr*)"
 
 kill -TERM "$DPID"; wait "$DPID"; rc=$?; DPID=
 [ $rc = 0 ] && ok "SIGTERM: exit 0" || bad "SIGTERM rc=$rc"
@@ -122,15 +126,17 @@ wait_ready "$T/m.log" "$DPID" || bad "privmemd --metrics: $(tail -n 2 "$T/m.log"
 URL=$(sed -n 's/^privmemd: metrics on //p' "$T/m.log")
 PORT=${URL##*:}; PORT=${PORT%%/*}
 : >"$T/go"
+SC=()
 for i in 1 2 3 4 5 6; do
 	( n=0; while [ -e "$T/go" ]; do curl -s -m 5 -o /dev/null "$URL" && n=$((n + 1)); done; echo $n >"$T/scr$i" ) &
+	SC+=($!)
 done
 t0=$(now_ms)
 "$B/testvmm" --seed 1 --requests 37 --exits 3000 --json "$T/gt.json" >/dev/null 2>"$T/vmm.err"; vrc=$?
 "$B/testvmm" --seed 2 --requests 50 --size 2097152 --json "$T/gt2.json" >/dev/null 2>>"$T/vmm.err" || vrc=1
 sleep 0.5	# the scrapers go on while the books settle
 rm -f "$T/go"
-wait
+wait "${SC[@]}"
 dt=$(($(now_ms) - t0))
 total=0; for i in 1 2 3 4 5 6; do total=$((total + $(cat "$T/scr$i"))); done
 [ "$total" -gt 20 ] && ok "$total scrapes by 6 clients in $dt ms" || bad "only $total scrapes in $dt ms"
