@@ -9,5 +9,5 @@ clientstest: all $(O)/slowclient
 	./tests/kernel/clients.sh
 # the /metrics server's threads on loopback (no BPF, no lock): a unit test
 # (in UNIT_TESTS by its name; this rule adds the server and libmicrohttpd)
-$(O)/test_metrics_http: tests/unit/test_metrics_http.c $(O)/daemon/metrics.o $(LIB)
+$(O)/test_metrics_http: tests/unit/test_metrics_http.c $(O)/daemon/metrics_http.o $(O)/daemon/metrics_render.o $(LIB)
 	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_HTTP) $(LDLIBS_CMOCKA) -lpthread

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Prometheus /metrics for privmemd.  The renderer is pure (state in, text
- * out) so unit tests check it; the HTTP side is libmicrohttpd on a thread
- * of its own, rendering snapshots of the books that the daemon's thread
- * copies for it (metrics.c says how), never the live books.
+ * Prometheus /metrics for privmemd.  The renderer (metrics_render.c) is
+ * pure, state in and text out, so unit tests check it; the server
+ * (metrics_http.c) is libmicrohttpd on a thread of its own, rendering
+ * snapshots of the books that the daemon's thread copies for it
+ * (metrics_http.c says how), never the live books.
  */
 #ifndef PRIVMEM_METRICS_H
 #define PRIVMEM_METRICS_H

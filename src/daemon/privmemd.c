@@ -309,17 +309,25 @@ static void log_hooks(struct daemon *d)
 	}
 }
 
-/* A group name, or a number. */
+/*
+ * A group name from /etc/group, or a number (for groups only a directory
+ * service knows: no NSS here, the static bed build has none).
+ */
 static int parse_group(const char *name, gid_t *out)
 {
-	struct group *g = getgrnam(name);
+	FILE *f = fopen("/etc/group", "re");
+	struct group *g;
 	char *end;
 	unsigned long v;
 
-	if (g) {
-		*out = g->gr_gid;
-		return 0;
-	}
+	while (f && (g = fgetgrent(f)))
+		if (strcmp(g->gr_name, name) == 0) {
+			*out = g->gr_gid;
+			fclose(f);
+			return 0;
+		}
+	if (f)
+		fclose(f);
 	errno = 0;
 	v = strtoul(name, &end, 10);
 	if (errno || end == name || *end || v >= PM_SOCK_NO_GROUP)
