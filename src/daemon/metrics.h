@@ -63,6 +63,8 @@ typedef void (*pm_metrics_view_fn)(void *ctx, struct pm_metrics_view *v);
  */
 int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_fn fn, void *ctx,
 		    char *msg, size_t len);
+/* Whether spec is one pm_metrics_open would take (a usage error otherwise): 0 or -EINVAL, msg says why. */
+int pm_metrics_check_spec(const char *spec, char *msg, size_t len);
 /*
  * From the daemon's loop, the only thread that may read the books: when a
  * scrape has asked for a fresh snapshot, fills a view (fn) and publishes a

@@ -31,6 +31,7 @@ int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_f
 	snprintf(msg, len, "metrics: this privmemd was built without libmicrohttpd");
 	return -EOPNOTSUPP;
 }
+int pm_metrics_check_spec(const char *spec, char *msg, size_t len) { (void)spec, (void)msg, (void)len; return 0; }
 void pm_metrics_run(struct pm_metrics *m) { (void)m; }
 const char *pm_metrics_url(const struct pm_metrics *m) { (void)m; return ""; }
 uint64_t pm_metrics_scrapes(const struct pm_metrics *m) { (void)m; return 0; }
@@ -308,6 +309,14 @@ bad:
 	snprintf(msg, len, "--metrics '%s': expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:%u or [::1]:%u",
 		 spec, PM_METRICS_DEFAULT_PORT, PM_METRICS_DEFAULT_PORT);
 	return -EINVAL;
+}
+
+int pm_metrics_check_spec(const char *spec, char *msg, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	return parse_spec(spec, &ss, &sl, msg, len);
 }
 
 int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_fn fn, void *ctx,

@@ -373,6 +373,15 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		fprintf(stderr, "privmemd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (d->metrics_addr) {
+		char msg[256];
+
+		/* a bad address is a usage error, whatever else runs (before the instance lock) */
+		if (pm_metrics_check_spec(d->metrics_addr, msg, sizeof(msg))) {
+			fprintf(stderr, "privmemd: %s\n", msg);
+			return 2;
+		}
+	}
 	if (d->sock_group_name && parse_group(d->sock_group_name, &d->sock_group)) {
 		fprintf(stderr, "privmemd: --socket-group '%s': no such group\n", d->sock_group_name);
 		return 2;
