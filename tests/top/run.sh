@@ -80,7 +80,7 @@ waitfor "^ *$PID testvmm" 5 && ok "80x24: a row for pid $PID" || bad "no row for
 line=$(screen | grep -E "^ *$PID ")
 same "row: comm" "$(echo "$line" | awk '{print $2}')" testvmm
 same "80 columns: no line wider" "$(screen | awk '{ if (length($0) > 80) n++ } END {print n+0}')" 0
-same "80 columns: P50 dropped, P99 kept" "$(screen | grep -cE 'PID +COMM .* P99 ')$(screen | grep -c ' P50 ')" 10
+same "80 columns: P50 dropped, P99 kept" "$(screen | grep -cE 'PID +NAME .* P99 ')$(screen | grep -c ' P50 ')" 10
 mode=$("$B/privmem" -s "$SOCK" status --json | jq -r '.policy.mode // .policy // "none"')
 screen | grep -qE "^hooks [0-9]+/[0-9]+ live  policy: $mode " && ok "header: live hooks and policy mode ($mode)" || bad "header: $(screen | sed -n 4p)"
 screen | grep -q 'EVENTS LOST' && bad "loud lost marker with nothing lost" || ok "no lost marker when nothing was lost"
@@ -133,15 +133,15 @@ screen | grep -q 'RECENT DENIALS' && ok "detail: denials section" || bad "no den
 hsum=$(screen | awk '/SIZES/{on=1; next} /RECENT DENIALS/{on=0} on && $1 ~ /^[0-9.]+[BKMGTP]$/ {s += $2} END {print s+0}')
 [ "$hsum" -gt 0 ] && ok "detail: size histogram has counts ($hsum in the to-private column)" || bad "size histogram empty"
 keys Escape
-screen | grep -qE 'PID +COMM' && ok "Esc: back to the list" || bad "Esc: $(screen | sed -n 6p)"
+screen | grep -qE 'PID +NAME' && ok "Esc: back to the list" || bad "Esc: $(screen | sed -n 6p)"
 keys / ; keys Escape
 screen | grep -q 'filter:' && bad "Esc in the prompt did not clear the filter" || ok "Esc in the prompt clears the filter"
 
 # help, pause, sort
 keys h
-screen | grep -q 'Columns: PID and COMM' && ok "h: help screen" || bad "help: $(screen | head -8)"
+screen | grep -q 'Columns: PID of the VMM; NAME' && ok "h: help screen" || bad "help: $(screen | head -8)"
 keys x
-screen | grep -qE 'PID +COMM' && ok "any key leaves help" || bad "help stays"
+screen | grep -qE 'PID +NAME' && ok "any key leaves help" || bad "help stays"
 keys p
 screen | grep -q '\[PAUSED\]' && ok "p: paused" || bad "pause not shown"
 keys p
@@ -150,7 +150,7 @@ keys '<'
 keys '<'
 keys '<'
 keys '<'
-screen | grep -qE 'PID +COMM' && ok "sort keys keep the list" || bad "sort"
+screen | grep -qE 'PID +NAME' && ok "sort keys keep the list" || bad "sort"
 
 # no flicker: with nothing changing, a refresh sends almost nothing
 $TM pipe-pane -t top -o "cat >>$T/steady.out"
@@ -170,7 +170,7 @@ echo "     3 s of refreshes every 0.3 s sent $steady bytes; one full repaint is 
 $TM resize-window -t top -x 132 -y 40
 sleep 0.8
 same "132x40: key bar on the last row" "$(screen | sed -n 40p | cut -c1-5)" "hHelp"
-screen | grep -qE 'PID +COMM +GUEST SHR% PRIV/s MiB/s SHRD/s MiB/s FLT/s +P50 +P99 +DENY DROP' &&
+screen | grep -qE 'PID +NAME +GUEST SHR% PRIV/s MiB/s SHRD/s MiB/s FLT/s +P50 +P99 +DENY DROP' &&
 	ok "132 columns: every column" || bad "132: $(screen | sed -n 6p)"
 $TM resize-window -t top -x 60 -y 15
 sleep 0.8
@@ -198,7 +198,7 @@ grep -qE "^ *$PID testvmm " "$T/once.txt" && grep -q '^VMs ' "$T/once.txt" && ok
 # q quits and gives the terminal back
 keys q
 sleep 0.3
-screen | grep -qE 'PID +COMM' && bad "q did not quit" || ok "q quits"
+screen | grep -qE 'PID +NAME' && bad "q did not quit" || ok "q quits"
 
 # --- --direct: privmemtop loads the BPF itself, no daemon needed ---
 kill -TERM "$DPID"; wait "$DPID"; DPID=
