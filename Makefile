@@ -63,7 +63,7 @@ PROGS := $(O)/privmemd $(O)/privmem $(O)/privmemtop $(O)/testvmm
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/%,$(wildcard tests/unit/test_*.c))
 KTEST_BINS := $(O)/bpf_inject_test $(O)/gtcompare $(O)/sockjunk $(O)/jpath
 TRACE_TOOLS := $(O)/tracegen $(O)/jsoneq $(O)/chromecheck
-BENCH_BINS := $(O)/sysloop $(O)/ingest $(O)/replaybench $(O)/tracegen
+BENCH_BINS := $(O)/sysloop $(O)/ingest $(O)/burst $(O)/replaybench $(O)/tracegen
 
 .PHONY: all deps check unit ktest vmtest bench demo install clean manlint static
 all: $(PROGS)
@@ -158,6 +158,11 @@ $(O)/sysloop: tests/bench/sysloop.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
 $(O)/ingest: tests/bench/ingest.c $(O)/capture.skel.h $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB) -lpthread
+$(O)/burst.bpf.o: tests/bench/burst.bpf.c include/privmem/events.h | $(O)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+.SECONDARY: $(O)/burst.bpf.o
+$(O)/burst: tests/bench/burst.c $(O)/burst.skel.h $(LIB)
+	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
 $(O)/replaybench: tests/bench/replaybench.c $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
 
