@@ -205,6 +205,10 @@ toptest: all
 
 bench: all static $(BENCH_BINS) $(TRACE_TOOLS)
 	./tests/bench/run.sh
+# privmem beside bpftrace, ftrace/trace-cmd and perf on one workload
+.PHONY: bench-peers
+bench-peers: all $(BENCH_BINS)
+	./tests/bench/peers.sh
 # one short round of the host measurements: the bench builds and measures
 .PHONY: benchcheck
 benchcheck: all $(BENCH_BINS)

@@ -9,7 +9,7 @@ flex bison dwarves bc rsync kmod libssl-dev"
 # privmemd --metrics tests: promtool and a real prometheus, queried with curl and jq
 PKGS="$PKGS prometheus curl jq"
 # make bench: the trace format against trace-cmd and perf on the same runs
-PKGS="$PKGS trace-cmd linux-perf"
+PKGS="$PKGS trace-cmd linux-perf bpftrace time"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
