@@ -6,29 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "jsonutil.h"
 #include "ktest.h"
 
-static json_object *get(json_object *o, const char *path)
-{
-	char key[64];
-
-	while (o && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		if (!json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return o;
-}
-
+/* missing reads as UINT64_MAX, which no count equals: a value must exist to match */
 static uint64_t num(json_object *o, const char *path)
 {
-	json_object *v = get(o, path);
-
-	return v ? json_object_get_uint64(v) : UINT64_MAX;
+	return pm_json_u64(o, path, UINT64_MAX);
 }
 
 static void same(json_object *mine, json_object *truth, const char *path)
@@ -39,7 +23,7 @@ static void same(json_object *mine, json_object *truth, const char *path)
 /* Objects of counters: same keys, same values, zeros omitted on both sides. */
 static void same_counts(json_object *mine, json_object *truth, const char *pm_path, const char *gt_path)
 {
-	json_object *a = get(mine, pm_path), *b = get(truth, gt_path);
+	json_object *a = pm_json_at(mine, pm_path), *b = pm_json_at(truth, gt_path);
 	char what[160];
 
 	if (!ASSERT_TRUE(a && b, pm_path))
@@ -54,7 +38,7 @@ static void same_counts(json_object *mine, json_object *truth, const char *pm_pa
 
 static void compare_faults(json_object *vm, json_object *gt)
 {
-	json_object *recent = get(vm, "recent_requests"), *faults = get(gt, "memory_faults");
+	json_object *recent = pm_json_at(vm, "recent_requests"), *faults = pm_json_at(gt, "memory_faults");
 	size_t j = 0;
 
 	if (!ASSERT_TRUE(recent && faults, "recent_requests and memory_faults"))
@@ -62,7 +46,7 @@ static void compare_faults(json_object *vm, json_object *gt)
 	for (size_t i = 0; i < json_object_array_length(recent); i++) {
 		json_object *r = json_object_array_get_idx(recent, i), *f;
 
-		if (strcmp(json_object_get_string(get(r, "source")), "memory_fault"))
+		if (strcmp(json_object_get_string(pm_json_at(r, "source")), "memory_fault"))
 			continue;
 		f = json_object_array_get_idx(faults, j++);
 		if (!ASSERT_TRUE(f, "fault in ground truth"))
@@ -80,7 +64,7 @@ static void compare_faults(json_object *vm, json_object *gt)
  */
 static uint64_t setup(json_object *gt, const char *key)
 {
-	json_object *v = get(gt, key);
+	json_object *v = pm_json_at(gt, key);
 
 	return v ? json_object_get_uint64(v) : 0;
 }
@@ -92,7 +76,7 @@ static void same_plus_setup(json_object *vm, json_object *gt, const char *path, 
 
 static void same_hist_plus_setup(json_object *vm, json_object *gt, const char *path)
 {
-	json_object *a = get(vm, path), *b = get(gt, path), *add = get(gt, "setup_attr_size_log2_hist");
+	json_object *a = pm_json_at(vm, path), *b = pm_json_at(gt, path), *add = pm_json_at(gt, "setup_attr_size_log2_hist");
 	char what[160], key[8];
 
 	if (!ASSERT_TRUE(a && b, path))
@@ -117,21 +101,21 @@ static void same_hist_plus_setup(json_object *vm, json_object *gt, const char *p
 /* The guest's MAP_GPA_RANGE calls, newest last, against privmem's recent requests. */
 static void compare_hypercalls(json_object *vm, json_object *gt)
 {
-	json_object *recent = get(vm, "recent_requests"), *hc = get(gt, "hypercalls");
+	json_object *recent = pm_json_at(vm, "recent_requests"), *hc = pm_json_at(gt, "hypercalls");
 	size_t nhc, nrec = 0, k;
 
 	if (!hc)
 		return;
 	nhc = json_object_array_length(hc);
 	for (size_t i = 0; i < json_object_array_length(recent); i++)
-		if (!strcmp(json_object_get_string(get(json_object_array_get_idx(recent, i), "source")), "hypercall"))
+		if (!strcmp(json_object_get_string(pm_json_at(json_object_array_get_idx(recent, i), "source")), "hypercall"))
 			nrec++;
 	ASSERT_EQ(nrec, nhc < 64 ? nhc : nrec, "recent hypercalls kept");
 	k = nhc - nrec;
 	for (size_t i = 0; i < json_object_array_length(recent); i++) {
 		json_object *r = json_object_array_get_idx(recent, i), *h;
 
-		if (strcmp(json_object_get_string(get(r, "source")), "hypercall"))
+		if (strcmp(json_object_get_string(pm_json_at(r, "source")), "hypercall"))
 			continue;
 		h = json_object_array_get_idx(hc, k++);
 		ASSERT_EQ(num(r, "gpa"), num(h, "gpa"), "hypercall gpa");
@@ -146,8 +130,8 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	static const char *const keys[] = { "attempts", "attempt_bytes", "conversions", "bytes" };
 	char p[96], q[96];
 
-	ASSERT_TRUE(strcmp(json_object_get_string(get(vm, "comm")), "testvmm") == 0, "comm");
-	ASSERT_TRUE(strcmp(json_object_get_string(get(vm, "state")), "destroyed") == 0, "vm_destroy seen");
+	ASSERT_TRUE(strcmp(json_object_get_string(pm_json_at(vm, "comm")), "testvmm") == 0, "comm");
+	ASSERT_TRUE(strcmp(json_object_get_string(pm_json_at(vm, "state")), "destroyed") == 0, "vm_destroy seen");
 	for (int d = 0; d < 2; d++) {
 		for (int k = 0; k < 4; k++) {
 			snprintf(p, sizeof(p), "%s.%s", dirs[d], keys[k]);
@@ -177,7 +161,7 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	ASSERT_EQ(num(vm, "gmem_count"), num(gt, "gmem.created"), "gmem_count");
 	{
 		uint64_t req = num(gt, "requests.memory_fault") + num(gt, "requests.hypercall");
-		json_object *oc = get(gt, "outcome");
+		json_object *oc = pm_json_at(gt, "outcome");
 		/* a VMM that died handling a request never resumed that vCPU */
 		bool cut = oc && strcmp(json_object_get_string(oc), "completed") && req;
 
@@ -208,7 +192,7 @@ int main(int argc, char **argv)
 	}
 	ASSERT_EQ(num(pm, "lost"), 0, "global lost");
 	{
-		json_object *st = get(pm, "hooks.kvm_vm_set_mem_attributes.state");
+		json_object *st = pm_json_at(pm, "hooks.kvm_vm_set_mem_attributes.state");
 
 		set_attr_live = st && !strcmp(json_object_get_string(st), "live");
 	}

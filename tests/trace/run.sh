@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
-CLI=$B/asan/privmem-trace
+CLI=$B/asan/privmem
 T=$(mktemp -d /tmp/privmem-tracetest.XXXXXX)
 PASS=0 FAIL=0
 trap 'rm -rf "$T"' EXIT

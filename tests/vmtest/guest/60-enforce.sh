@@ -5,6 +5,7 @@
 # other KVM ioctls are untouched, and enforcement holds while privmemd is
 # down and is adopted when it comes back.
 . /vmtest/lib.sh
+vt_needs_swprot enforce
 S=/run/pm.sock
 T=/tmp/enf
 mkdir -p $T
