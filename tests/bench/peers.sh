@@ -26,12 +26,14 @@ INST=/sys/kernel/tracing/instances/privmem-peers.$$
 TPID=
 SETATTR=0x4020aed2	# KVM_SET_MEMORY_ATTRIBUTES
 cleanup() {
-	[ -n "$TPID" ] && kill -INT "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null
+	[ -n "$TPID" ] && pkill -INT -P "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null
 	[ -d "$INST" ] && { echo 0 >"$INST/events/enable"; rmdir "$INST"; } 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
 die() { echo "bench-peers: $*" >&2; exit 1; }
+# the tools run under /usr/bin/time (peak RSS), which ignores SIGINT: signal its child
+stop_tpid() { pkill -INT -P "$TPID"; wait "$TPID"; TPID=; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 now() { date +%s.%N; }
 # wait_for SECS WHAT CMD...: the condition, or a loud failure
@@ -56,7 +58,7 @@ start_privmem() {
 	TPID=$!
 	wait_for 60 "privmem record" grep -q "recording to" "$1/err"
 }
-stop_privmem() { kill -INT "$TPID"; wait "$TPID"; TPID=; }
+stop_privmem() { stop_tpid; }
 answer_privmem() {
 	"$B/privmem" replay "$1/run.pmtrace" --json | jq -c '[.vms[] | {key: (.pid | tostring), value: {
 		to_private: {attempts: .to_private.attempts, hist: .to_private.attempt_size_log2_hist},
@@ -78,7 +80,7 @@ start_bpftrace() {
 	TPID=$!
 	wait_for 120 "bpftrace to attach" grep -q attached_probes "$1/out.json"
 }
-stop_bpftrace() { kill -INT "$TPID"; wait "$TPID"; TPID=; }
+stop_bpftrace() { stop_tpid; }
 # bpftrace printed its maps at exit: the answer is a reshaping of them
 answer_bpftrace() {
 	jq -sc '[.[] | select(.type == "map" or .type == "hist") | .data] | add as $d |
@@ -119,7 +121,7 @@ start_perf() {
 	# perf has attached once it has written its header
 	wait_for 60 "perf record" test -s "$1/run.perf"
 }
-stop_perf() { kill -INT "$TPID"; wait "$TPID"; TPID=; }
+stop_perf() { stop_tpid; }
 answer_perf() {
 	perf script -i "$1/run.perf" -F pid,event,trace 2>/dev/null | awk -v c="$SETATTR" '
 		/sys_enter_ioctl/ && $0 ~ ("cmd: " c) { n[$1]++ }
