@@ -3,72 +3,21 @@
 # whose own ground truth privmem's books must equal exactly. Needs root.
 set -u
 cd "$(dirname "$0")/../.."
-B=${B:-build}
-T=$(mktemp -d /tmp/privmem-ktest.XXXXXX)
+. tests/lib.sh
+lib_tmp ktest
 SOCK=$T/privmemd.sock
-PASS=0 FAIL=0
-DPID=
 
-cleanup() {
-	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	rm -rf "$T"
+# vms_after_exit N OUT: privmemd has booked N destroyed VMs (its batches are read every 50 ms)
+destroyed_at_least() {
+	"$B/privmem" -s "$SOCK" vms --json >"$2" && [ "$(jq '[.vms[] | select(.state == "destroyed")] | length' "$2")" -ge "$1" ]
 }
-trap cleanup EXIT
+vms_after_exit() { wait_for 10 "$1 destroyed VMs in privmem vms" destroyed_at_least "$@"; }
 
-ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
-# Folds a sub-test's own "N passed, N failed" line into the totals.
-tally() {
-	local name=$1 out line p f
-	shift
-	out=$("$@" 2>&1)
-	echo "$out" | sed "s/^/  [$name] /" | tail -n 40
-	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
-	if [ -z "$line" ]; then
-		bad "$name: no result line"
-		return
-	fi
-	p=${line%% passed*}
-	f=${line#*passed, }
-	f=${f%% failed*}
-	PASS=$((PASS + p))
-	FAIL=$((FAIL + f))
-	[ "$f" = 0 ] && echo "ok   $name ($p checks)" || echo "FAIL $name ($f of $((p + f)) checks)"
-}
-
-start_daemon() {
-	"$B/privmemd" -s "$SOCK" >"$T/privmemd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		grep -q ready "$T/privmemd.log" && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$T/privmemd.log"
-	return 1
-}
-
-# Waits until privmemd has booked the VMM's exit (its batches are read every 50 ms).
-vms_after_exit() {
-	local want=$1 out=$2
-	for _ in $(seq 60); do
-		"$B/privmem" -s "$SOCK" vms --json >"$out"
-		[ "$(grep -o '"state":"destroyed"' "$out" | wc -l)" -ge "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-if [ "$(id -u)" != 0 ] || [ ! -w /dev/kvm ]; then
-	echo "kernel tests need root and /dev/kvm"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+need_root_kvm "kernel tests"
 
 tally bpf_inject "$B/bpf_inject_test"
 
-if start_daemon; then ok "privmemd starts"; else bad "privmemd starts"; fi
+if start_daemon "$T/privmemd.log" -s "$SOCK"; then ok "privmemd starts"; else bad "privmemd starts"; fi
 
 # One VM: 37 seeded conversion requests of 4 KiB..2 MiB and 5 memory-fault exits.
 if "$B/testvmm" --seed 1 --requests 37 --faults 5 --json "$T/gt1.json" >/dev/null 2>"$T/vmm1.err"; then
@@ -76,7 +25,7 @@ if "$B/testvmm" --seed 1 --requests 37 --faults 5 --json "$T/gt1.json" >/dev/nul
 else
 	bad "testvmm seed 1: $(cat "$T/vmm1.err")"
 fi
-vms_after_exit 1 "$T/pm1.json" || bad "vm_destroy not seen"
+vms_after_exit 1 "$T/pm1.json"
 tally one_vm "$B/gtcompare" "$T/pm1.json" "$T/gt1.json"
 
 # Two VMs at once keep separate books.
@@ -85,7 +34,7 @@ V2=$!
 "$B/testvmm" --seed 3 --requests 23 --faults 0 --size 2097152 --json "$T/gt3.json" >/dev/null 2>&1 &
 V3=$!
 wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
-vms_after_exit 3 "$T/pm2.json" || bad "vm_destroy not seen for both"
+vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
 # status reports the hooks and what they cost
@@ -110,27 +59,23 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$B/privmemd" -s "$T/x.sock" 
 "$B/privmem" -s "$SOCK" status >/dev/null && ok "daemon alive after junk clients" || bad "daemon after junk"
 
 # lean mode (--no-exit-stats): requests still seen exactly, no exit counts
-"$B/privmemd" -s "$T/lean.sock" --no-exit-stats >"$T/lean.log" 2>&1 &
-LPID=$!
-for _ in $(seq 100); do grep -q ready "$T/lean.log" && break; sleep 0.05; done
-"$B/testvmm" --seed 9 --requests 5 --faults 3 --json "$T/gt9.json" >/dev/null 2>&1
-sleep 0.3
-"$B/privmem" -s "$T/lean.sock" vms --json >"$T/lean.json"
-P9=$("$B/jpath" "$T/gt9.json" pid)
-[ "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.requests.memory_fault")" = 3 ] && ok "lean: 3 memory-fault requests" ||
-	bad "lean: faults $("$B/jpath" "$T/lean.json" "vms.@pid=$P9.requests")"
-[ "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits.39")" = 3 ] && ok "lean: request exits still counted" ||
-	bad "lean: exits $("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits")"
-[ -z "$("$B/jpath" "$T/lean.json" "vms.@pid=$P9.kernel.exits.2")" ] && ok "lean: other exits not counted" ||
-	bad "lean: io exits counted"
-kill "$LPID"; wait "$LPID" 2>/dev/null
+MAIN_DPID=$DPID KILL_PIDS=$DPID
+if start_daemon "$T/lean.log" -s "$T/lean.sock" --no-exit-stats; then ok "privmemd --no-exit-stats starts"; else bad "lean privmemd starts"; fi
+"$B/testvmm" --seed 9 --requests 5 --faults 3 --json "$T/gt9.json" >/dev/null 2>"$T/vmm9.err" || bad "testvmm seed 9: $(cat "$T/vmm9.err")"
+P9=$(jv "$T/gt9.json" .pid)
+lean_booked() { "$B/privmem" -s "$T/lean.sock" vms --json >"$T/lean.json" && [ "$(jv "$T/lean.json" ".vms[] | select(.pid == ${P9:-0}) | .state")" = destroyed ]; }
+wait_for 10 "the lean daemon to book testvmm's exit" lean_booked
+lean() { jv "$T/lean.json" ".vms[] | select(.pid == ${P9:-0}) | $1"; }
+eq "lean: memory-fault requests (testvmm --faults 3)" "$(lean .requests.memory_fault)" 3
+eq "lean: request exits still counted" "$(lean '.kernel.exits["39"]')" 3
+[ "$(lean '.kernel.exits | has("2")')" = false ] && ok "lean: other exits not counted" ||
+	bad "lean: io exits counted (or the VM is missing): $(lean .kernel.exits)"
+stop_daemon
+DPID=$MAIN_DPID KILL_PIDS=
 
 # clean shutdown
-kill -TERM "$DPID"
-wait "$DPID"; rc=$?
-DPID=
+stop_daemon; rc=$?
 [ $rc = 0 ] && [ ! -e "$SOCK" ] && ok "SIGTERM: exit 0, socket removed" || bad "SIGTERM rc=$rc"
 grep -q 'exiting: .* 0 lost' "$T/privmemd.log" && ok "no events lost" || bad "losses: $(tail -1 "$T/privmemd.log")"
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish
