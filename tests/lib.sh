@@ -160,3 +160,22 @@ lib_tmp() {
 	T=$(mktemp -d "/tmp/privmem-$1.XXXXXX")
 	trap lib_cleanup EXIT
 }
+
+# Hosts without guest_memfd (KVM_CAP_GUEST_MEMFD 0): testvmm runs there on
+# anonymous memory, makes every attribute call, but no PUNCH_HOLE and no
+# memory-fault exit; with --faults-if-possible it runs with 0 faults, and its
+# JSON says "guest_memfd":false. Suites pass TESTVMM_FAULTS to every testvmm
+# that asks for faults, and guard each check that needs a guest_memfd with
+# has_gmem, which reads the answer from that run's own ground truth.
+TESTVMM_FAULTS=--faults-if-possible
+NO_GMEM="host KVM has no guest_memfd; covered by make vmtest"
+# has_gmem GT.json WHAT: true when that run had a guest_memfd; otherwise WHAT
+# is a counted skip (false), or a failure when the JSON does not say (false).
+has_gmem() {
+	case $(jv "$1" .guest_memfd) in
+	true) return 0 ;;
+	false) skip "$2 ($NO_GMEM)" ;;
+	*) bad "$2: $1 does not say whether the host had a guest_memfd" ;;
+	esac
+	return 1
+}
