@@ -58,12 +58,21 @@ static bool is_num(json_object *v)
 int main(int argc, char **argv)
 {
 	json_object *doc, *evs;
-	long long want = argc > 2 ? atoll(argv[2]) : -1, slices = 0, counters = 0, bad = 0, unnamed = 0, overlap = 0;
+	long long want = -1, slices = 0, counters = 0, bad = 0, unnamed = 0, overlap = 0;
 	size_t n;
+	char *end;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: chromecheck FILE [SLICES]\n");
 		return 2;
+	}
+	/* a missing or garbled expectation is an error, never "0 slices" */
+	if (argc > 2) {
+		want = strtoll(argv[2], &end, 10);
+		if (!*argv[2] || *end || want < 0) {
+			fprintf(stderr, "chromecheck: SLICES: not a count: '%s'\n", argv[2]);
+			return 2;
+		}
 	}
 	kt_name = argv[1];
 	doc = json_object_from_file(argv[1]);
