@@ -60,7 +60,7 @@ static int log2_floor(unsigned long long v)
 /* The daemon's maps by name: map ids from its fdinfo, fds by id. */
 static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 {
-	char path[64], line[128], name[BPF_OBJ_NAME_LEN];
+	char path[320], line[128], name[BPF_OBJ_NAME_LEN];
 	struct bpf_map_info info;
 	struct bpf_map *m;
 	struct dirent *d;
