@@ -37,6 +37,19 @@ wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
 vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
+# Successful conversions, which this host's KVM never makes (ENOTTY): pminject
+# plays a VMM whose KVM_SET_MEMORY_ATTRIBUTES calls succeed, through privmemd's
+# own maps; its books must equal what it injected, conversions, bytes and
+# size histograms included.
+if inject inj "$DPID" 7; then
+	for d in to_private to_shared; do
+		nonzero "injected $d conversions" "$(jv "$T/inj.json" ".$d.conversions")"
+		nonzero "injected $d bytes" "$(jv "$T/inj.json" ".$d.bytes")"
+	done
+	wait_for 10 "privmemd to book pminject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
+	tally injected "$B/gtcompare" "$T/pmi.json" "$T/inj.json"
+fi
+
 # status reports the hooks and what they cost
 "$B/privmem" -s "$SOCK" status >"$T/status.txt"; rc=$?
 [ $rc = 0 ] && grep -qE '^kvm_userspace_exit +live' "$T/status.txt" && ok "status: exit hook live" || bad "status: $(cat "$T/status.txt")"
