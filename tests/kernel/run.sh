@@ -86,6 +86,37 @@ eq "lean: request exits still counted" "$(lean '.kernel.exits["39"]')" 3
 stop_daemon
 DPID=$MAIN_DPID KILL_PIDS=
 
+# privmemd(8): a missing socket directory is made 0700, the socket 0600, and
+# a client that is not root is refused by either; --no-syscall-hooks shows
+# the syscall tracepoints "disabled" with the reason
+MAIN_DPID=$DPID KILL_PIDS=$DPID
+chmod 755 "$T"
+PSOCK=$T/pmdir/privmemd.sock
+if start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
+eq "socket directory mode" "$(stat -c %a "$T/pmdir")" 700
+eq "socket mode" "$(stat -c %a "$PSOCK")" 600
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+nobody "$B/privmem" -s "$PSOCK" status >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q 'Permission denied' "$T/e" && ok "non-root client refused (directory 0700): exit 1" ||
+	bad "non-root client: rc=$rc $(cat "$T/e")"
+chmod 755 "$T/pmdir"
+nobody "$B/privmem" -s "$PSOCK" status >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q 'Permission denied' "$T/e" && ok "non-root client refused by the socket's own 0600: exit 1" ||
+	bad "non-root client, open directory: rc=$rc $(cat "$T/e")"
+chmod 700 "$T/pmdir"
+"$B/privmem" -s "$PSOCK" status --json >"$T/nosys.json"
+for h in syscalls:ioctl syscalls:fallocate; do
+	eq "--no-syscall-hooks: $h state" "$(jv "$T/nosys.json" ".hooks[\"$h\"].state")" disabled
+	eq "--no-syscall-hooks: $h reason" "$(jv "$T/nosys.json" ".hooks[\"$h\"].reason")" --no-syscall-hooks
+done
+"$B/privmem" -s "$PSOCK" status >"$T/nosys.txt"
+grep -qE '^syscalls:ioctl +disabled' "$T/nosys.txt" && ok "--no-syscall-hooks: status says disabled" ||
+	bad "--no-syscall-hooks status: $(grep syscalls "$T/nosys.txt")"
+grep -q 'taxes every syscall' "$T/nosys.txt" && bad "--no-syscall-hooks: a syscall tax still reported" ||
+	ok "--no-syscall-hooks: no syscall tax"
+stop_daemon
+DPID=$MAIN_DPID KILL_PIDS=
+
 # clean shutdown
 stop_daemon; rc=$?
 [ $rc = 0 ] && [ ! -e "$SOCK" ] && ok "SIGTERM: exit 0, socket removed" || bad "SIGTERM rc=$rc"

@@ -174,6 +174,29 @@ screen | grep -qE "^ *$PID testvmm" && ok "60x15: the VM's row is still there" |
 $TM resize-window -t top -x 80 -y 24
 wait_for 3 "the key bar on row 24" keybar_at 24
 
+# successful conversions, injected (this host's KVM makes none): the row's
+# totals and --once --json hold what pminject counted
+gi() { jv "$T/inj.json" "$1"; }
+PI=-1
+if inject inj "$DPID" 3; then
+	PI=$(jv "$T/inj.json" .pid)
+	nonzero "injected to-private conversions" "$(gi .to_private.conversions)"
+	nonzero "injected to-shared conversions" "$(gi .to_shared.conversions)"
+	waitfor "^ *$PI pminject" 5 && ok "a row for the injected VM"
+	keys t
+	waitfor 'PID +COMM .* FLTS ' 3
+	line=$(screen | grep -E "^ *$PI ")
+	same "totals: injected to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gi .to_private.conversions)"
+	same "totals: injected to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gi .to_shared.conversions)"
+	keys t
+	"$B/privmemtop" -s "$SOCK" --once --json -d 0.2 >"$T/oncei.json"
+	vi() { jv "$T/oncei.json" ".vms[] | select(.pid == $PI) | $1"; }
+	for d in to_private to_shared; do
+		same "--once --json: injected $d conversions" "$(vi ".$d.conversions")" "$(gi ".$d.conversions")"
+		same "--once --json: injected $d bytes" "$(vi ".$d.bytes")" "$(gi ".$d.bytes")"
+	done
+fi
+
 # the VM exits: its row stays, and --once --json has the same totals
 XX
 same "--once --json: to-shared attempts" "$(v .to_shared.attempts)" "$(gt .to_shared.attempts)"
