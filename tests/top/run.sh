@@ -150,9 +150,15 @@ $TM pipe-pane -t top
 $TM send-keys -t top C-l
 $TM pipe-pane -t top -o "cat >>$T/full.out"
 $TM send-keys -t top C-l
-repainted() { [ "$(wc -c <"$T/full.out" 2>/dev/null || echo 0)" -gt 500 ]; }
+# the repaint is in the file whole once it is big and has stopped growing
+repainted() {
+	local a b
+	a=$(wc -c <"$T/full.out" 2>/dev/null || echo 0)
+	sleep 0.1	# two looks at the size, 0.1 s apart
+	b=$(wc -c <"$T/full.out" 2>/dev/null || echo 0)
+	[ "$a" -gt 500 ] && [ "$a" = "$b" ]
+}
 wait_for 5 "the full repaint after C-l" repainted
-sleep 0.3	# one refresh interval more, so the repaint is in the file whole
 $TM pipe-pane -t top
 steady=$(wc -c <"$T/steady.out")
 full=$(wc -c <"$T/full.out")
