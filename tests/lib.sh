@@ -42,6 +42,25 @@ jv() {
 
 now_ns() { date +%s%N; }
 
+# vm_destroyed SOCK PID OUT: privmem vms --json (kept in OUT) has the VM of PID, destroyed
+vm_destroyed() {
+	"$B/privmem" -s "$1" vms --json >"$3" 2>/dev/null &&
+		[ "$(jv "$3" ".vms[] | select(.pid == ${2:--1}) | .state")" = destroyed ]
+}
+
+# inject NAME DAEMON_PID SEED: tests/kernel/pminject into a running capture
+# (privmemd, privmem record, privmemtop --direct); its truth in $T/NAME.json
+inject() {
+	if "$B/pminject" "$2" "$T/$1.json" "$3" 2>"$T/$1.err"; then
+		ok "pminject $1 into pid $2"
+	else
+		bad "pminject $1: $(cat "$T/$1.err")"
+		return 1
+	fi
+}
+# nonzero NAME VALUE: a count the workload makes non-zero is
+nonzero() { [ -n "$2" ] && [ "$2" -gt 0 ] 2>/dev/null && ok "$1 = $2 (non-zero)" || bad "$1: '$2', want > 0"; }
+
 # wait_for TIMEOUT_S DESCRIPTION CMD...: runs CMD until it succeeds or
 # TIMEOUT_S seconds (a decimal) have passed on the clock. A timeout is a
 # counted failure naming DESCRIPTION; the status says which it was.

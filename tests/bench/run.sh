@@ -3,7 +3,7 @@
 # Alternates bare and attached runs and takes medians, so drift hits both.
 set -eu
 cd "$(dirname "$0")/../.."
-B=build
+. tests/lib.sh
 ROUNDS=${ROUNDS:-5}
 T=$(mktemp -d /tmp/privmem-bench.XXXXXX)
 DPID=
@@ -13,10 +13,7 @@ field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 daemon_on() {
-	"$B/privmemd" -s "$T/sock" "$@" >"$T/d.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do grep -q ready "$T/d.log" && return; sleep 0.05; done
-	echo "privmemd did not start"; cat "$T/d.log"; exit 1
+	start_daemon "$T/d.log" -s "$T/sock" "$@" || { echo "privmemd did not start"; exit 1; }
 }
 daemon_off() { kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=; }
 

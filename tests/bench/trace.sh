@@ -12,7 +12,7 @@
 # `trace-cmd extract` writes its trace.dat from that ring buffer.
 set -u
 cd "$(dirname "$0")/../.."
-B=build
+. tests/lib.sh
 T=$(mktemp -d /tmp/privmem-tracebench.XXXXXX)
 INST=/sys/kernel/tracing/instances/privmem-bench.$$
 EVENTS="kvm syscalls/sys_enter_ioctl syscalls/sys_enter_fallocate"
@@ -42,10 +42,12 @@ record() {
 	local r=$1 p
 	"$B/privmem" record -o "$T/$r.pmtrace" 2>"$T/$r.rec.err" &
 	RPID=$!
-	for _ in $(seq 200); do grep -q "recording to" "$T/$r.rec.err" && break; sleep 0.05; done
+	wait_for 20 "privmem record to start" grep -q "recording to" "$T/$r.rec.err"
 	"$B/testvmm" --seed 3 --requests "$r" --start-delay-ms 1000 --json "$T/$r.gt.json" >/dev/null 2>&1 &
 	p=$!
-	sleep 0.3	# the VM exists, its guest waits: attach by pid
+	# the VM exists (its guest waits 1 s): attach by pid
+	has_vm() { ls -l /proc/"$p"/fd 2>/dev/null | grep -q 'kvm-vm'; }
+	wait_for 10 "testvmm to create its VM" has_vm
 	if [ $have_tc = 1 ]; then
 		mkdir "$INST" && echo 262144 >"$INST/buffer_size_kb" && echo "$p" >"$INST/set_event_pid"
 		for e in $EVENTS; do echo 1 >"$INST/events/$e/enable"; done
@@ -56,7 +58,7 @@ record() {
 		PPID2=$!
 	fi
 	wait "$p"
-	sleep 0.3
+	sleep 0.3	# pacing, not a wait: the tracers' last buffers drain before they are stopped
 	# perf record -p ends by itself when its target exits
 	if [ $have_perf = 1 ]; then kill -INT "$PPID2" 2>/dev/null; wait "$PPID2" 2>/dev/null; PPID2=; fi
 	if [ $have_tc = 1 ]; then

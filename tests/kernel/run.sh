@@ -38,6 +38,19 @@ wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
 vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
+# Successful conversions, which this host's KVM never makes (ENOTTY): pminject
+# plays a VMM whose KVM_SET_MEMORY_ATTRIBUTES calls succeed, through privmemd's
+# own maps; its books must equal what it injected, conversions, bytes and
+# size histograms included.
+if inject inj "$DPID" 7; then
+	for d in to_private to_shared; do
+		nonzero "injected $d conversions" "$(jv "$T/inj.json" ".$d.conversions")"
+		nonzero "injected $d bytes" "$(jv "$T/inj.json" ".$d.bytes")"
+	done
+	wait_for 10 "privmemd to book pminject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
+	tally injected "$B/gtcompare" "$T/pmi.json" "$T/inj.json"
+fi
+
 # status reports the hooks and what they cost
 "$B/privmem" -s "$SOCK" status >"$T/status.txt"; rc=$?
 [ $rc = 0 ] && grep -qE '^kvm_userspace_exit +live' "$T/status.txt" && ok "status: exit hook live" || bad "status: $(cat "$T/status.txt")"
@@ -75,6 +88,37 @@ if has_gmem "$T/gt9.json" "lean: memory-fault requests and their exits"; then
 fi
 [ "$(lean '.kernel.exits | has("2")')" = false ] && ok "lean: other exits not counted" ||
 	bad "lean: io exits counted (or the VM is missing): $(lean .kernel.exits)"
+stop_daemon
+DPID=$MAIN_DPID KILL_PIDS=
+
+# privmemd(8): a missing socket directory is made 0700, the socket 0600, and
+# a client that is not root is refused by either; --no-syscall-hooks shows
+# the syscall tracepoints "disabled" with the reason
+MAIN_DPID=$DPID KILL_PIDS=$DPID
+chmod 755 "$T"
+PSOCK=$T/pmdir/privmemd.sock
+if start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
+eq "socket directory mode" "$(stat -c %a "$T/pmdir")" 700
+eq "socket mode" "$(stat -c %a "$PSOCK")" 600
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+nobody "$B/privmem" -s "$PSOCK" status >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q 'Permission denied' "$T/e" && ok "non-root client refused (directory 0700): exit 1" ||
+	bad "non-root client: rc=$rc $(cat "$T/e")"
+chmod 755 "$T/pmdir"
+nobody "$B/privmem" -s "$PSOCK" status >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 1 ] && grep -q 'Permission denied' "$T/e" && ok "non-root client refused by the socket's own 0600: exit 1" ||
+	bad "non-root client, open directory: rc=$rc $(cat "$T/e")"
+chmod 700 "$T/pmdir"
+"$B/privmem" -s "$PSOCK" status --json >"$T/nosys.json"
+for h in syscalls:ioctl syscalls:fallocate; do
+	eq "--no-syscall-hooks: $h state" "$(jv "$T/nosys.json" ".hooks[\"$h\"].state")" disabled
+	eq "--no-syscall-hooks: $h reason" "$(jv "$T/nosys.json" ".hooks[\"$h\"].reason")" --no-syscall-hooks
+done
+"$B/privmem" -s "$PSOCK" status >"$T/nosys.txt"
+grep -qE '^syscalls:ioctl +disabled' "$T/nosys.txt" && ok "--no-syscall-hooks: status says disabled" ||
+	bad "--no-syscall-hooks status: $(grep syscalls "$T/nosys.txt")"
+grep -q 'taxes every syscall' "$T/nosys.txt" && bad "--no-syscall-hooks: a syscall tax still reported" ||
+	ok "--no-syscall-hooks: no syscall tax"
 stop_daemon
 DPID=$MAIN_DPID KILL_PIDS=
 

@@ -70,6 +70,36 @@ gm "text: resume latency count" && same "text: resume latency count" "$(sample p
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL%/metrics}/nope"); same "GET /nope" "$code" 404
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL"); same "POST /metrics" "$code" 405
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "$URL"); same "HEAD /metrics" "$code" 200
+# successful conversions (this host's KVM makes none): pminject's, in privmemd's
+# own maps; counters, bytes and every size bucket as it counted them
+PI=-1
+gi() { jv "$T/inj.json" "$1"; }
+if inject inj "$DPID" 5; then
+	PI=$(jv "$T/inj.json" .pid)
+	wait_for 10 "privmemd to book pminject's VM" vm_destroyed "$SOCK" "$PI" "$T/vmsi.json"
+	curl -sS "$URL" -o "$T/mi.txt"
+	promtool check metrics <"$T/mi.txt" >"$T/pci.out" 2>&1 && [ ! -s "$T/pci.out" ] &&
+		ok "promtool check metrics with conversions: clean" || bad "promtool (conversions): $(head -3 "$T/pci.out")"
+	mi() { grep -F "$1{vm=" "$T/mi.txt" | grep -F "pid=\"$PI\"" | grep -F -- "$2" | awk '{s += $NF; n++} END {if (n) print s}'; }
+	for d in to_private to_shared; do
+		nonzero "injected $d conversions" "$(gi ".$d.conversions")"
+		same "text: injected $d conversions" "$(mi privmem_conversions_total "direction=\"$d\"")" "$(gi ".$d.conversions")"
+		same "text: injected $d conversion bytes" "$(mi privmem_conversion_bytes_total "direction=\"$d\"")" "$(gi ".$d.bytes")"
+		same "text: injected $d attempts" "$(mi privmem_attempts_total "direction=\"$d\"")" "$(gi ".$d.attempts")"
+		same "text: $d size histogram count" "$(mi privmem_conversion_size_bytes_count "direction=\"$d\"")" "$(gi ".$d.conversions")"
+		same "text: $d size histogram sum" "$(mi privmem_conversion_size_bytes_sum "direction=\"$d\"")" "$(gi ".$d.bytes")"
+		# cumulative buckets, le = 2^(k+1) - 1, from the injected log2 counts
+		cum=0
+		for k in $(seq 12 21); do
+			cum=$((cum + $(gi ".$d.size_log2_hist[\"$k\"] // 0")))
+			same "text: $d size bucket le=$(((2 << k) - 1))" \
+				"$(mi privmem_conversion_size_bytes_bucket "direction=\"$d\",le=\"$(((2 << k) - 1))\"")" "$cum"
+		done
+	done
+	same "text: injected attempt errors EINVAL" "$(mi privmem_attempt_errors_total 'errno="EINVAL"')" "$(gi '.attr_errors.EINVAL')"
+	same "text: injected hypercall requests" "$(mi privmem_requests_total 'source="hypercall"')" "$(gi .requests.hypercall)"
+fi
+
 # scrape cost: what a 1 s scrape interval would add to the daemon
 t0=$(date +%s%N)
 for _ in $(seq 20); do curl -s -o /dev/null "$URL"; done
@@ -122,6 +152,8 @@ same "promql: ENOTTY errors" "$(waitq "sum(privmem_attempt_errors_total{pid=\"$V
 gm "promql: discards" && same "promql: discards" "$(waitq "privmem_discards_total{pid=\"$VPID\"}" "$(gt .discards)")" "$(gt .discards)"
 gm "promql: resume latency histogram count" && same "promql: resume latency histogram count" "$(waitq "privmem_resume_latency_seconds_count{pid=\"$VPID\"}" "$(gt .requests.memory_fault)")" "$(gt .requests.memory_fault)"
 same "promql: comm label" "$(curl -s "$API/api/v1/query" --data-urlencode "query=privmem_vm_running{pid=\"$VPID\"}" | jq -r '.data.result[0].metric.comm')" testvmm
+same "promql: injected conversions" "$(waitq "sum(privmem_conversions_total{pid=\"$PI\"})" "$(gi '.to_private.conversions + .to_shared.conversions')")" "$(gi '.to_private.conversions + .to_shared.conversions')"
+same "promql: injected to_shared bytes" "$(waitq "privmem_conversion_bytes_total{pid=\"$PI\",direction=\"to_shared\"}" "$(gi .to_shared.bytes)")" "$(gi .to_shared.bytes)"
 same "promql: events lost" "$(q 'privmem_events_lost_total')" 0
 same "promql: policy mode" "$(q 'privmem_policy_mode == 1' | sed 's/none//')" 1
 same "promql: live hooks = privmem status" "$(q 'privmem_hooks_live')" "$("$B/privmem" -s "$SOCK" status --json | jq '[.hooks[] | select(.state == "live")] | length')"

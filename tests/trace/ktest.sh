@@ -40,17 +40,21 @@ start_daemon "$T/privmemd.log" -s "$T/sock" --record "$T/rec" && ok "privmemd --
 grep -q "recording to $T/rec/privmem-.*\.pmtrace" "$T/privmemd.log" && ok "privmemd names its trace file" || bad "no 'recording to' line"
 "$B/testvmm" --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS --json "$T/gt1.json" >/dev/null 2>&1 && ok "testvmm seed 1" || bad "testvmm seed 1"
 "$B/testvmm" --seed 4 --requests 300 --faults 2 $TESTVMM_FAULTS --json "$T/gt4.json" >/dev/null 2>&1 && ok "testvmm seed 4" || bad "testvmm seed 4"
+# and successful conversions, which this host's KVM never makes (pminject)
+inject inj "$DPID" 11
 live_after_exit "$(pid_of "$T/gt4.json")" "$T/live.json"
+live_after_exit "$(pid_of "$T/inj.json")" "$T/live.json"
 # within about one flush interval the live books are on disk
-wait_for 5 "the recorder to write the live books" on_disk "$T/live.json" "$T/rec" "$(pid_of "$T/gt1.json")" "$(pid_of "$T/gt4.json")"
+wait_for 5 "the recorder to write the live books" on_disk "$T/live.json" "$T/rec" "$(pid_of "$T/gt1.json")" "$(pid_of "$T/gt4.json")" "$(pid_of "$T/inj.json")"
 # privmemd(8): the trace directory 0750, its files 0640
 eq "trace directory mode" "$(stat -c %a "$T/rec")" 750
 eq "trace file mode" "$(stat -c %a "$T"/rec/*.pmtrace | sort -u | paste -sd' ')" 640
 stop_daemon && ok "privmemd exits 0 after SIGTERM" || bad "privmemd exit status"
 "$B/privmem" replay "$T/rec" --json >"$T/replay.json" 2>"$T/err"; rc=$?
 [ $rc = 0 ] && [ ! -s "$T/err" ] && ok "replay: exit 0, no warning" || bad "replay rc=$rc: $(cat "$T/err")"
-tally gt_vs_replay "$B/gtcompare" "$T/replay.json" "$T/gt1.json" "$T/gt4.json"
-tally live_vs_replay "$B/jsoneq" "$T/live.json" "$T/replay.json" "$(pid_of "$T/gt1.json")" "$(pid_of "$T/gt4.json")"
+tally gt_vs_replay "$B/gtcompare" "$T/replay.json" "$T/gt1.json" "$T/gt4.json" "$T/inj.json"
+tally live_vs_replay "$B/jsoneq" "$T/live.json" "$T/replay.json" "$(pid_of "$T/gt1.json")" "$(pid_of "$T/gt4.json")" "$(pid_of "$T/inj.json")"
+nonzero "replay: injected conversions" "$(jv "$T/replay.json" ".vms[] | select(.pid == $(pid_of "$T/inj.json")) | .to_private.conversions + .to_shared.conversions")"
 "$B/privmem" replay "$T/rec" >"$T/replay.txt" 2>&1 && grep -q "^Timeline of VM" "$T/replay.txt" && ok "replay: text with a timeline" || bad "replay text: $(head -5 "$T/replay.txt")"
 
 # the recorder's own file is not for everybody (0640 root), a copy is readable anywhere

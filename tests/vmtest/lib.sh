@@ -26,3 +26,23 @@ vt_wait_for() {
 		sleep 0.2
 	done
 }
+# vt_until SECONDS NAME CMD...: runs CMD until it succeeds, at most SECONDS on
+# the clock; a timeout is a FAIL named NAME (the bed's wait_for).
+vt_until() {
+	_lim=$1; _end=$(( $(date +%s) + $1 )); _n=$2; shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$_end" ]; then
+			vt_fail "$_n" "timed out after ${_lim}s: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+# vt_eq NAME GOT WANT: a value must be there before it is compared: an empty
+# GOT or WANT (missing data) is a FAIL, never a match.
+vt_eq() {
+	if [ -z "$3" ]; then vt_fail "$1" "no expected value (missing data), got '$2'"
+	elif [ -z "$2" ]; then vt_fail "$1" "missing, want '$3'"
+	elif [ "$2" = "$3" ]; then vt_pass "$1"
+	else vt_fail "$1" "got '$2', want '$3'"; fi
+}
