@@ -49,7 +49,7 @@ need_tools tmux jq
 # an audit policy: to-shared requests over 1 MiB would be denied (nothing is)
 printf 'mode: audit\ndefaults:\n  to_shared: {max_request: 1MiB}\n' >"$T/audit.yaml"
 start_daemon "$T/privmemd.log" -s "$SOCK" -c "$T/audit.yaml" || bad "privmemd -c starts"
-"$B/testvmm" --seed 7 --requests 45 --faults 4 --hold-ms 30000 --json "$T/gt.json" >/dev/null 2>"$T/vmm.err" &
+"$B/testvmm" --seed 7 --requests 45 --faults 4 $TESTVMM_FAULTS --hold-ms 30000 --json "$T/gt.json" >/dev/null 2>"$T/vmm.err" &
 VPID=$!
 # six 2 MiB to-shared requests: six would-deny verdicts
 "$B/testvmm" --seed 10 --requests 6 --size 2097152 --dir shared --hold-ms 30000 --json "$T/gt10.json" >/dev/null 2>&1 &
@@ -94,7 +94,8 @@ line=$(screen | grep -E "^ *$PID ")
 # PID COMM GUEST SHR% PRIV MiB SHRD MiB FLTS P99 DENY DROP
 same "totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gt .to_private.conversions)"
 same "totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gt .to_shared.conversions)"
-same "totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(gt .requests.memory_fault)"
+has_gmem "$T/gt.json" "totals: memory-fault exits" &&
+	same "totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(gt .requests.memory_fault)"
 same "totals: drops" "$(echo "$line" | awk '{print $12}')" 0
 wd=$(jv "$T/vms.json" ".vms[] | select(.pid == $PID) | .would_deny")
 [ "$wd" = 0 ] && wd=0 || wd="0/$wd"
@@ -110,12 +111,15 @@ waitfor "VM [0-9a-f]{16}  pid $PID  testvmm  running" 3 && ok "detail pane for p
 same "detail: to-private attempts" "$(field '^to-private ' 3)" "$(gt .to_private.attempts)"
 same "detail: to-shared attempts" "$(field '^to-shared ' 3)" "$(gt .to_shared.attempts)"
 same "detail: to-private conversions" "$(field '^to-private ' 4)" "$(gt .to_private.conversions)"
-same "detail: memory-fault requests" "$(screen | sed -nE 's/.*requests ([0-9]+) hypercall, ([0-9]+) memory-fault.*/\2/p')" "$(gt .requests.memory_fault)"
-same "detail: discards" "$(screen | sed -nE 's/.*discards ([0-9]+) .*/\1/p')" "$(gt .discards)"
+has_gmem "$T/gt.json" "detail: memory-fault requests" &&
+	same "detail: memory-fault requests" "$(screen | sed -nE 's/.*requests ([0-9]+) hypercall, ([0-9]+) memory-fault.*/\2/p')" "$(gt .requests.memory_fault)"
+has_gmem "$T/gt.json" "detail: discards" &&
+	same "detail: discards" "$(screen | sed -nE 's/.*discards ([0-9]+) .*/\1/p')" "$(gt .discards)"
 errs=$(jv "$T/gt.json" '.attr_errors | to_entries | map("\(.key)=\(.value)") | join(" ")')
 [ -z "$errs" ] && errs=none
 same "detail: attempt errors" "$(screen | sed -nE 's/^attempt errors (.*)  denied.*/\1/p')" "$errs"
-same "detail: resume latency samples" "$(screen | sed -nE 's/.*resume p50 .* \(([0-9]+)\).*/\1/p')" "$(gt .requests.memory_fault)"
+has_gmem "$T/gt.json" "detail: resume latency samples" &&
+	same "detail: resume latency samples" "$(screen | sed -nE 's/.*resume p50 .* \(([0-9]+)\).*/\1/p')" "$(gt .requests.memory_fault)"
 screen | grep -qE '(ATTEMPT|CONVERSION) SIZES' && screen | grep -q 'RESUME LATENCY' && ok "detail: size and latency histograms" || bad "histograms missing"
 screen | grep -q '^attempts/s ' && ok "detail: rate sparkline" || bad "no sparkline"
 screen | grep -q 'RECENT DENIALS' && ok "detail: denials section" || bad "no denials section"
@@ -207,7 +211,8 @@ fi
 XX
 same "--once --json: to-shared attempts" "$(v .to_shared.attempts)" "$(gt .to_shared.attempts)"
 same "--once --json: to-private attempt bytes" "$(v .to_private.attempt_bytes)" "$(gt .to_private.attempt_bytes)"
-same "--once --json: memory faults" "$(v .memory_faults)" "$(gt .requests.memory_fault)"
+has_gmem "$T/gt.json" "--once --json: memory faults" &&
+	same "--once --json: memory faults" "$(v .memory_faults)" "$(gt .requests.memory_fault)"
 same "--once --json: rates of an idle VM" "$(v '.to_shared.conversions_per_s + .memory_faults_per_s')" 0
 "$B/privmemtop" -s "$SOCK" --once -d 0.1 >"$T/once.txt"
 grep -qE "^ *$PID testvmm " "$T/once.txt" && grep -q '^VMs ' "$T/once.txt" && ok "--once: text table" || bad "--once: $(cat "$T/once.txt")"
@@ -224,17 +229,18 @@ TPID=$!
 # loaded and attached: the BPF links show in its file descriptors
 attached() { grep -qs '^link_id:' /proc/"$TPID"/fdinfo/* 2>/dev/null; }
 wait_for 20 "privmemtop --direct to attach its BPF programs" attached
-"$B/testvmm" --seed 8 --requests 21 --faults 2 --json "$T/gt8.json" >/dev/null 2>&1 && ok "testvmm under --direct" || bad "testvmm seed 8"
+"$B/testvmm" --seed 8 --requests 21 --faults 2 $TESTVMM_FAULTS --json "$T/gt8.json" >/dev/null 2>&1 && ok "testvmm under --direct" || bad "testvmm seed 8"
 wait "$TPID"; rc=$?
 P8=$(jv "$T/gt8.json" .pid)
 P8=${P8:--1}
 same "--direct: exit status" "$rc" 0
 same "--direct: to-shared attempts" "$(jv "$T/direct.json" ".vms[] | select(.pid == $P8) | .to_shared.attempts")" "$(jv "$T/gt8.json" .to_shared.attempts)"
-same "--direct: memory faults" "$(jv "$T/direct.json" ".vms[] | select(.pid == $P8) | .memory_faults")" "$(jv "$T/gt8.json" .requests.memory_fault)"
+has_gmem "$T/gt8.json" "--direct: memory faults" &&
+	same "--direct: memory faults" "$(jv "$T/direct.json" ".vms[] | select(.pid == $P8) | .memory_faults")" "$(jv "$T/gt8.json" .requests.memory_fault)"
 same "--direct: source" "$(jv "$T/direct.json" .source | cut -c1-6)" direct
 
 # --- --replay: a trace recorded by `privmem record`, the same screens ---
-timeout 60 "$B/privmem" record -o "$T/rec.pmt" -- "$B/testvmm" --seed 9 --requests 33 --faults 3 --hold-ms 1500 \
+timeout 60 "$B/privmem" record -o "$T/rec.pmt" -- "$B/testvmm" --seed 9 --requests 33 --faults 3 $TESTVMM_FAULTS --hold-ms 1500 \
 	--json "$T/gt9.json" >/dev/null 2>"$T/rec.err" && ok "privmem record -- testvmm" || bad "record: $(cat "$T/rec.err")"
 P9=$(jv "$T/gt9.json" .pid)
 P9=${P9:--1}
@@ -248,14 +254,17 @@ line=$(screen | grep -E "^ *$P9 ")
 same "replay row: comm" "$(echo "$line" | awk '{print $2}')" testvmm
 same "replay totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(g9 .to_private.conversions)"
 same "replay totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(g9 .to_shared.conversions)"
-same "replay totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(g9 .requests.memory_fault)"
+has_gmem "$T/gt9.json" "replay totals: memory-fault exits" &&
+	same "replay totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(g9 .requests.memory_fault)"
 keys / ; keys -l "$P9"; keys Enter
 keys Enter
 waitfor '^to-private ' 3
 same "replay detail: to-private attempts" "$(field '^to-private ' 3)" "$(g9 .to_private.attempts)"
 same "replay detail: to-shared attempts" "$(field '^to-shared ' 3)" "$(g9 .to_shared.attempts)"
-same "replay detail: discards" "$(screen | sed -nE 's/.*discards ([0-9]+) .*/\1/p')" "$(g9 .discards)"
-same "replay detail = privmem replay: memory faults" "$(screen | sed -nE 's/.*hypercall, ([0-9]+) memory-fault.*/\1/p')" \
+has_gmem "$T/gt9.json" "replay detail: discards" &&
+	same "replay detail: discards" "$(screen | sed -nE 's/.*discards ([0-9]+) .*/\1/p')" "$(g9 .discards)"
+has_gmem "$T/gt9.json" "replay detail = privmem replay: memory faults" &&
+	same "replay detail = privmem replay: memory faults" "$(screen | sed -nE 's/.*hypercall, ([0-9]+) memory-fault.*/\1/p')" \
 	"$("$B/privmem" replay "$T/rec.pmt" --json >"$T/rp.json"; jv "$T/rp.json" ".vms[] | select(.pid == $P9) | .requests.memory_fault")"
 keys Escape
 # seek back to the start (pause first, so it stays there), then forward again
