@@ -202,6 +202,10 @@ toptest: all
 
 bench: all static $(BENCH_BINS) $(TRACE_TOOLS)
 	./tests/bench/run.sh
+# one short round of the host measurements: the bench builds and measures
+.PHONY: benchcheck
+benchcheck: all $(BENCH_BINS)
+	BENCH_SMOKE=1 ./tests/bench/run.sh
 
 demo: deps all $(KTEST_BINS)
 	./scripts/demo.sh

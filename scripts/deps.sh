@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 libyaml-dev libjson-c-dev libncurses-dev libmicrohttpd-dev libcmocka-dev
-mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio
+mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio systemd
 flex bison dwarves bc rsync kmod libssl-dev"
 # privmemd --metrics tests: promtool and a real prometheus, queried with curl and jq
 PKGS="$PKGS prometheus curl jq"

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include "capture.h"
+#include "session.h"
 #include "cmd_trace.h"
 #include "export.h"
 #include "recorder.h"
@@ -314,8 +314,8 @@ static void print_timeline(struct pm_replay *r, const struct pm_vm *vm)
 
 static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 {
-	struct pm_vm **vms = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*vms));
-	unsigned n = vms ? pm_state_list(&r->st, vms, r->st.nvms) : 0;
+	struct pm_vms all = pm_state_vms(&r->st);
+	struct pm_vm *vm;
 	char w1[40], w2[40];
 
 	pm_replay_wall(r, r->first_ts, w1, sizeof(w1));
@@ -332,13 +332,13 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 	printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
 	       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
 	       "DISCARDS", "LOST");
-	for (unsigned i = 0; i < n; i++)
-		if (pm_replay_vm_match(vms[i], a->vm) && !(r->window && vms[i]->destroyed && vms[i]->destroyed_ns < r->from_ns))
-			print_vm_line(vms[i]);
-	for (unsigned i = 0; i < n; i++)
-		if (pm_replay_vm_match(vms[i], a->vm) && !(r->window && vms[i]->destroyed && vms[i]->destroyed_ns < r->from_ns))
-			print_timeline(r, vms[i]);
-	free(vms);
+	pm_vms_each(&all, vm)
+		if (pm_replay_vm_match(vm, a->vm) && !(r->window && vm->destroyed && vm->destroyed_ns < r->from_ns))
+			print_vm_line(vm);
+	pm_vms_each(&all, vm)
+		if (pm_replay_vm_match(vm, a->vm) && !(r->window && vm->destroyed && vm->destroyed_ns < r->from_ns))
+			print_timeline(r, vm);
+	pm_vms_free(&all);
 }
 
 static const char replay_usage[] =
@@ -458,12 +458,12 @@ int pm_cmd_replay(int argc, char **argv)
 	}
 	pm_replay_finish(&r);
 	if (a.vm) {
-		struct pm_vm **vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
-		unsigned n = vms ? pm_state_list(&r.st, vms, r.st.nvms) : 0;
+		struct pm_vms all = pm_state_vms(&r.st);
+		struct pm_vm *vm;
 
-		for (unsigned i = 0; i < n; i++)
-			any_vm |= pm_replay_vm_match(vms[i], a.vm);
-		free(vms);
+		pm_vms_each(&all, vm)
+			any_vm |= pm_replay_vm_match(vm, a.vm);
+		pm_vms_free(&all);
 		if (!any_vm) {
 			pm_cli_err("no VM in the trace matches --vm %s", a.vm);
 			rc = 1;
@@ -557,64 +557,25 @@ static void rec_signal(int sig)
 	rec_stop = 1;
 }
 
-struct rec_session {
-	struct pm_capture *cap;
-	struct pm_state st;
-	struct pm_rec *rec;
-};
-
-/* The daemon's on_event, less logging: the same books, recorded. */
-static void rec_on_event(void *ctx, const struct pm_event *e)
+static void rec_warn(void *ctx, const char *msg)
 {
-	struct rec_session *s = ctx;
-	bool fresh = !pm_state_find(&s->st, e->vm);
-	struct pm_vm *vm;
-
-	pm_rec_event(s->rec, e);
-	vm = pm_state_apply(&s->st, e);
-	if (!vm)
-		return;
-	if (fresh || e->type == PM_EV_VM_CREATE) {
-		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
-			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
-		pm_rec_vm_seen(s->rec, vm);
-	}
-	if (e->type == PM_EV_VM_DESTROY) {
-		struct pm_vm **vms = calloc(s->st.nvms ? s->st.nvms : 1, sizeof(*vms));
-		unsigned n = vms ? pm_state_list(&s->st, vms, s->st.nvms) : 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (vms[i]->pid != e->pid || !vms[i]->destroyed)
-				continue;
-			if (pm_capture_kstats(s->cap, vms[i]->id, &vms[i]->k) == 0) {
-				pm_capture_forget_vm(s->cap, vms[i]->id);
-				pm_rec_vm_kstats(s->rec, vms[i]);
-			}
-		}
-		free(vms);
-	}
-}
-
-static int src_kstats(void *ctx, uint64_t vm, struct pm_vm_kstats *out)
-{
-	return pm_capture_kstats(((struct rec_session *)ctx)->cap, vm, out);
-}
-
-static uint64_t src_lost(void *ctx)
-{
-	return pm_capture_lost(((struct rec_session *)ctx)->cap);
-}
-
-static const struct pm_hook_status *src_hooks(void *ctx)
-{
-	return pm_capture_hooks(((struct rec_session *)ctx)->cap);
+	(void)ctx;
+	fprintf(stderr, "privmem: %s\n", msg);
 }
 
 static const char record_usage[] =
 	"Usage: privmem record -o FILE [-d SECONDS] [--no-syscall-hooks] [-- CMD [ARGS...]]\n"
 	"Records conversions into FILE until SECONDS pass, CMD exits, or SIGINT/SIGTERM.\n";
 
-int pm_cmd_record(int argc, char **argv)
+struct record_args {
+	struct pm_capture_opts co;
+	struct pm_rec_opts ro;
+	uint64_t dur;
+	char **cmd;
+};
+
+/* 0 to go on, else the exit code (-1: --help, exit 0). */
+static int record_args(struct record_args *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -623,88 +584,73 @@ int pm_cmd_record(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct rec_session s = { 0 };
-	struct pm_capture_opts co = { .cb = rec_on_event, .ctx = &s };
-	struct pm_rec_opts ro = { .writer = "privmem record" };
-	struct pm_rec_src src = { .kstats = src_kstats, .lost = src_lost, .hooks = src_hooks, .nhooks = PM_HOOK_MAX,
-				  .ctx = &s };
-	uint64_t dur = 0, t0;
-	char msg[512], **cmd = NULL;
-	pid_t child = -1;
-	int c, err, rc = 1, status = 0;
-	bool child_done = false;
+	int c;
 
 	getopt_reset();
 	while ((c = getopt_long(argc + 1, argv - 1, "+o:d:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': ro.path = optarg; break;
+		case 'o': a->ro.path = optarg; break;
 		case 'd':
-			if (parse_dur(optarg, &dur) || !dur) {
+			if (parse_dur(optarg, &a->dur) || !a->dur) {
 				pm_cli_err("-d '%s': not a duration (seconds, or N[ms|s|m|h])", optarg);
 				return 2;
 			}
 			break;
-		case 'S': co.no_syscall_hooks = true; break;
-		case 'h': fputs(record_usage, stdout); return 0;
+		case 'S': a->co.no_syscall_hooks = true; break;
+		case 'h': fputs(record_usage, stdout); return -1;
 		default: fputs(record_usage, stderr); return 2;
 		}
 	}
-	if (!ro.path) {
+	if (!a->ro.path) {
 		pm_cli_err("record needs -o FILE");
 		fputs(record_usage, stderr);
 		return 2;
 	}
 	if (optind < argc + 1)
-		cmd = argv - 1 + optind;
+		a->cmd = argv - 1 + optind;
 	if (geteuid() != 0) {
 		pm_cli_err("record must run as root (it loads BPF programs); replay and export need no privileges");
 		return 1;
 	}
-	pm_state_init(&s.st);
-	err = pm_capture_open(&s.cap, &co, msg, sizeof(msg));
-	if (err) {
-		pm_cli_err("%s", msg);
-		goto out;
+	return 0;
+}
+
+/* The command to record, started once capture is live. Its pid, or -1. */
+static pid_t spawn(char **cmd)
+{
+	pid_t child;
+
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		pm_cli_err("fork: %s", strerror(errno));
+		return -1;
 	}
-	ro.hooks = pm_capture_hooks(s.cap);
-	ro.nhooks = PM_HOOK_MAX;
-	err = pm_rec_open(&s.rec, &ro, msg, sizeof(msg));
-	if (err) {
-		pm_cli_err("%s", msg);
-		goto out;
+	if (child == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "privmem: %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
 	}
-	fprintf(stderr, "privmem: recording to %s\n", pm_rec_path(s.rec));
-	signal(SIGINT, rec_signal);
-	signal(SIGTERM, rec_signal);
-	signal(SIGPIPE, SIG_IGN);
-	if (cmd) {
-		fflush(NULL);
-		child = fork();
-		if (child < 0) {
-			pm_cli_err("fork: %s", strerror(errno));
-			goto out;
-		}
-		if (child == 0) {
-			signal(SIGINT, SIG_DFL);
-			signal(SIGTERM, SIG_DFL);
-			signal(SIGPIPE, SIG_DFL);
-			execvp(cmd[0], cmd);
-			fprintf(stderr, "privmem: %s: %s\n", cmd[0], strerror(errno));
-			_exit(127);
-		}
-	}
-	t0 = pm_now_ns();
-	while (!child_done) {
-		err = pm_capture_poll(s.cap, 50);
-		if (err < 0 && err != -EINTR) {
+	return child;
+}
+
+/* Until the duration passes, the command exits, or a signal: 0, or 1 on a ring-buffer error. */
+static int record_loop(struct pm_session *s, pid_t child, uint64_t dur, int *status, bool *child_done)
+{
+	uint64_t t0 = pm_now_ns();
+
+	while (!*child_done) {
+		int err = pm_session_poll(s, 50);
+
+		if (err < 0) {
 			pm_cli_err("ring buffer: %s", strerror(-err));
-			goto out;
+			return 1;
 		}
-		err = pm_rec_tick(s.rec, &s.st, &src, msg, sizeof(msg));
-		if (err)
-			fprintf(stderr, "privmem: %s\n", msg);
-		if (child > 0 && waitpid(child, &status, WNOHANG) == child)
-			child_done = true;
+		if (child > 0 && waitpid(child, status, WNOHANG) == child)
+			*child_done = true;
 		if (dur && pm_now_ns() - t0 >= dur)
 			break;
 		if (rec_stop) {
@@ -715,28 +661,60 @@ int pm_cmd_record(int argc, char **argv)
 			rec_stop = 0;
 		}
 	}
-	/* the VMM's exit was reported before its parent could reap it: drain */
-	pm_capture_poll(s.cap, 0);
-	pm_capture_poll(s.cap, 0);
-	rc = 0;
-out:
-	if (s.rec) {
-		uint64_t ev = pm_rec_events(s.rec);
+	return 0;
+}
 
-		err = pm_rec_close(s.rec, &s.st, s.cap ? &src : NULL);
-		if (err) {
-			pm_cli_err("%s: %s", ro.path, strerror(-err));
-			rc = 1;
-		} else if (rc == 0) {
-			struct stat st;
+/* Closes the trace and says what it holds; rc stays, or becomes 1 on a write error. */
+static int record_finish(struct pm_session *s, const char *path, int rc)
+{
+	struct pm_rec *rec = pm_session_recorder(s);
+	uint64_t ev = rec ? pm_rec_events(rec) : 0;
+	int err;
+	struct stat st;
 
-			fprintf(stderr, "privmem: recorded %" PRIu64 " events (%" PRIu64 " lost) to %s, %lld bytes\n", ev,
-				s.cap ? pm_capture_lost(s.cap) : 0, ro.path,
-				stat(ro.path, &st) == 0 ? (long long)st.st_size : -1ll);
-		}
+	if (!rec)
+		return rc;
+	err = pm_session_stop_recording(s);
+	if (err) {
+		pm_cli_err("%s: %s", path, strerror(-err));
+		return 1;
 	}
-	pm_capture_close(s.cap);
-	pm_state_free(&s.st);
+	if (rc == 0)
+		fprintf(stderr, "privmem: recorded %" PRIu64 " events (%" PRIu64 " lost) to %s, %lld bytes\n", ev,
+			pm_capture_lost(pm_session_capture(s)), path,
+			stat(path, &st) == 0 ? (long long)st.st_size : -1ll);
+	return rc;
+}
+
+int pm_cmd_record(int argc, char **argv)
+{
+	struct record_args a = { .ro = { .writer = "privmem record" } };
+	struct pm_session_ops ops = { .warn = rec_warn };
+	struct pm_session *s = NULL;
+	char msg[512];
+	pid_t child = -1;
+	int rc = record_args(&a, argc, argv), status = 0;
+	bool child_done = false;
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = 1;
+	if (pm_session_open(&s, &a.co, &ops, msg, sizeof(msg)) ||
+	    pm_session_record(s, &a.ro, msg, sizeof(msg))) {
+		pm_cli_err("%s", msg);
+		goto out;
+	}
+	fprintf(stderr, "privmem: recording to %s\n", pm_rec_path(pm_session_recorder(s)));
+	signal(SIGINT, rec_signal);
+	signal(SIGTERM, rec_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (a.cmd && (child = spawn(a.cmd)) < 0)
+		goto out;
+	rc = record_loop(s, child, a.dur, &status, &child_done);
+out:
+	if (s)
+		rc = record_finish(s, a.ro.path, rc);
+	pm_session_close(s);
 	if (rc == 0 && child_done) {
 		if (WIFEXITED(status) && WEXITSTATUS(status))
 			rc = WEXITSTATUS(status);

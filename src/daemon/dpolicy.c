@@ -23,12 +23,13 @@ void pm_dpolicy_apply_vm(struct pm_dpolicy *dp, struct pm_capture *cap, const st
  */
 static void install(struct pm_dpolicy *dp, struct pm_capture *cap, struct pm_state *st)
 {
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(st, vms, 4096);
+	struct pm_vms all = pm_state_vms(st);
+	struct pm_vm *vm;
 
 	pm_capture_set_rule(cap, 0, &dp->policy->defaults);
-	for (unsigned i = 0; i < n; i++)
-		pm_dpolicy_apply_vm(dp, cap, vms[i]);
+	pm_vms_each(&all, vm)
+		pm_dpolicy_apply_vm(dp, cap, vm);
+	pm_vms_free(&all);
 }
 
 /* The policy text as read, NUL-terminated; NULL when unreadable (the parser then says why). */

@@ -303,12 +303,12 @@ static void render_host(struct rctx *r, const struct pm_metrics_view *v, unsigne
 	bool known = false;
 
 	if (v->st) {
-		struct pm_vm **all = calloc(v->st->nvms ? v->st->nvms : 1, sizeof(*all));
-		unsigned n = all ? pm_state_list(v->st, all, v->st->nvms) : 0;
+		struct pm_vms all = pm_state_vms(v->st);
+		struct pm_vm *vm;
 
-		for (unsigned i = 0; i < n; i++)
-			all[i]->destroyed ? destroyed++ : running++;
-		free(all);
+		pm_vms_each(&all, vm)
+			vm->destroyed ? destroyed++ : running++;
+		pm_vms_free(&all);
 	}
 	family(r, "privmem_vms", "gauge", "VMs in privmemd's books, by state.");
 	ob_printf(&r->b, "privmem_vms{state=\"running\"} %u\nprivmem_vms{state=\"destroyed\"} %u\n", running, destroyed);
@@ -375,17 +375,19 @@ static int vm_rank(const void *a, const void *b)
 char *pm_metrics_render(const struct pm_metrics_view *v, enum pm_metrics_format fmt, size_t max, size_t *len)
 {
 	struct rctx r = { .fmt = fmt };
+	struct pm_vms all = { 0 };
 	unsigned total = 0, keep;
 	char *out = NULL;
 
 	if (max < 4096)
 		max = 4096;
 	if (v->st && v->st->nvms) {
-		r.vms = calloc(v->st->nvms, sizeof(*r.vms));
+		all = pm_state_vms(v->st);
+		r.vms = all.v;
 		r.labels = calloc(v->st->nvms, sizeof(*r.labels));
-		if (!r.vms || !r.labels)
+		if (all.err || !r.labels)
 			goto out;
-		total = pm_state_list(v->st, r.vms, v->st->nvms);
+		total = all.n;
 		qsort(r.vms, total, sizeof(*r.vms), vm_rank);
 		for (unsigned i = 0; i < total; i++) {
 			const struct pm_vm *vm = r.vms[i];
@@ -428,7 +430,7 @@ char *pm_metrics_render(const struct pm_metrics_view *v, enum pm_metrics_format 
 	*len = r.b.len;
 out:
 	free(r.b.p);
-	free(r.vms);
+	pm_vms_free(&all);
 	free(r.labels);
 	return out;
 }

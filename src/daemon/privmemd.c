@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "capture.h"
+#include "session.h"
 #include "dpolicy.h"
 #include "recorder.h"
 #include "metrics.h"
@@ -25,15 +26,15 @@
 static volatile sig_atomic_t exiting, reload_requested;
 
 struct daemon {
-	struct pm_capture *cap;
-	struct pm_state st;
+	struct pm_session *ses;
+	struct pm_capture *cap;		/* the session's */
+	struct pm_state *st;		/* the session's books */
+	struct pm_capture_opts co;
 	const char *sock_path;
 	int lfd;
 	bool verbose;
 	uint64_t started_ns;
-	unsigned keep_destroyed;
 	struct pm_rec_opts rec_opts;	/* --record DIR: the flight recorder */
-	struct pm_rec *rec;
 	const char *metrics_addr;	/* --metrics ADDR:PORT */
 	struct pm_metrics *metrics;
 	const char *policy_path;	/* -c FILE */
@@ -63,32 +64,6 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
-/*
- * Flight recorder (--record DIR): every event, and what the event stream
- * does not carry (in-kernel aggregates, losses, hook hits) once a second,
- * so `privmem replay` recomputes exactly these books.
- */
-static int rec_kstats(void *ctx, uint64_t vm, struct pm_vm_kstats *out)
-{
-	return pm_capture_kstats(((struct daemon *)ctx)->cap, vm, out);
-}
-
-static uint64_t rec_lost(void *ctx)
-{
-	return pm_capture_lost(((struct daemon *)ctx)->cap);
-}
-
-static const struct pm_hook_status *rec_hooks(void *ctx)
-{
-	return pm_capture_hooks(((struct daemon *)ctx)->cap);
-}
-
-static struct pm_rec_src rec_src(struct daemon *d)
-{
-	return (struct pm_rec_src){ .kstats = rec_kstats, .lost = rec_lost, .hooks = rec_hooks,
-				    .nhooks = PM_HOOK_MAX, .ctx = d };
-}
-
 static int rec_option(struct daemon *d, int c, const char *arg)
 {
 	char *end;
@@ -113,116 +88,50 @@ static int rec_option(struct daemon *d, int c, const char *arg)
 	return 0;
 }
 
-static int rec_start(struct daemon *d, char *msg, size_t len)
-{
-	d->rec_opts.writer = "privmemd";
-	d->rec_opts.policy = d->pol.text;
-	d->rec_opts.hooks = pm_capture_hooks(d->cap);
-	d->rec_opts.nhooks = PM_HOOK_MAX;
-	if (pm_rec_open(&d->rec, &d->rec_opts, msg, len))
-		return -1;
-	fprintf(stderr, "privmemd: recording to %s\n", pm_rec_path(d->rec));
-	return 0;
-}
-
-static void rec_tick(struct daemon *d)
-{
-	struct pm_rec_src src = rec_src(d);
-	char msg[512];
-
-	if (d->rec && pm_rec_tick(d->rec, &d->st, &src, msg, sizeof(msg)))
-		fprintf(stderr, "privmemd: %s\n", msg);
-}
-
-/* The final aggregates retire_pid() just read, before the id can be reused. */
-static void rec_retired(struct daemon *d, uint32_t pid)
-{
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(&d->st, vms, 4096);
-
-	for (unsigned i = 0; i < n; i++)
-		if (vms[i]->pid == pid && vms[i]->destroyed)
-			pm_rec_vm_kstats(d->rec, vms[i]);
-}
-
-static void rec_stop(struct daemon *d)
-{
-	struct pm_rec_src src = rec_src(d);
-	int err;
-
-	if (!d->rec)
-		return;
-	err = pm_rec_close(d->rec, &d->st, &src);
-	d->rec = NULL;
-	if (err)
-		fprintf(stderr, "privmemd: trace: %s\n", strerror(-err));
-}
-
-static void refresh_kstats(struct daemon *d, struct pm_vm *vm)
-{
-	if (!vm->destroyed)
-		pm_capture_kstats(d->cap, vm->id, &vm->k);
-}
-
-/* Final in-kernel counts of a gone VMM's VMs, then free the kernel's slots. */
-static void retire_pid(struct daemon *d, uint32_t pid)
-{
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(&d->st, vms, 4096);
-
-	for (unsigned i = 0; i < n; i++) {
-		if (vms[i]->pid != pid || !vms[i]->destroyed)
-			continue;
-		if (pm_capture_kstats(d->cap, vms[i]->id, &vms[i]->k) == 0)
-			pm_capture_forget_vm(d->cap, vms[i]->id);
-	}
-}
-
-static void on_event(void *ctx, const struct pm_event *e)
+/* The session calls these: policy for a VM it sees first, logging, recorder faults. */
+static void on_vm_seen(void *ctx, struct pm_vm *vm)
 {
 	struct daemon *d = ctx;
-	struct pm_vm *vm;
-	bool fresh = !pm_state_find(&d->st, e->vm);
 
-	if (d->rec)
-		pm_rec_event(d->rec, e);
-	vm = pm_state_apply(&d->st, e);
-	if (!vm)
-		return;
-	/* the VMM may be gone by the time a batch is read: fall back to the id */
-	if ((fresh || e->type == PM_EV_VM_CREATE) &&
-	    pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
-		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
-	if (e->type == PM_EV_VM_DESTROY)
-		retire_pid(d, e->pid);
-	if (fresh || e->type == PM_EV_VM_CREATE)
-		pm_dpolicy_apply_vm(&d->pol, d->cap, vm);
-	if (d->rec && (fresh || e->type == PM_EV_VM_CREATE))
-		pm_rec_vm_seen(d->rec, vm);
-	if (d->rec && e->type == PM_EV_VM_DESTROY)
-		rec_retired(d, e->pid);
+	pm_dpolicy_apply_vm(&d->pol, d->cap, vm);
+}
+
+static void on_event(void *ctx, const struct pm_event *e, const struct pm_vm *vm)
+{
+	struct daemon *d = ctx;
+
+	(void)vm;
 	if (d->verbose)
 		fprintf(stderr, "privmemd: vm %016llx pid %u type %u dir %s addr 0x%llx size %llu ret %d\n",
 			(unsigned long long)e->vm, e->pid, e->type, pm_dir_name(e->dir),
 			(unsigned long long)e->addr, (unsigned long long)e->size, e->ret);
 }
 
-/* A VMM that died while privmemd was down, or a VM fd closed: notice it. */
-static void reap_gone(struct daemon *d)
+static void on_warn(void *ctx, const char *msg)
 {
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(&d->st, vms, 4096);
+	(void)ctx;
+	fprintf(stderr, "privmemd: %s\n", msg);
+}
 
-	for (unsigned i = 0; i < n; i++) {
-		if (vms[i]->destroyed || kill((pid_t)vms[i]->pid, 0) == 0 || errno != ESRCH)
-			continue;
-		pm_capture_kstats(d->cap, vms[i]->id, &vms[i]->k);
-		pm_capture_forget_vm(d->cap, vms[i]->id);
-		vms[i]->destroyed = true;
-		vms[i]->destroyed_ns = pm_now_ns();
-		if (d->rec)
-			pm_rec_vm_gone(d->rec, vms[i]);
-	}
+static int rec_start(struct daemon *d, char *msg, size_t len)
+{
+	d->rec_opts.writer = "privmemd";
+	d->rec_opts.policy = d->pol.text;
+	if (pm_session_record(d->ses, &d->rec_opts, msg, len))
+		return -1;
+	fprintf(stderr, "privmemd: recording to %s\n", pm_rec_path(pm_session_recorder(d->ses)));
+	return 0;
+}
+
+static void rec_stop(struct daemon *d)
+{
+	int err;
+
+	if (!d->ses)
+		return;
+	err = pm_session_stop_recording(d->ses);
+	if (err)
+		fprintf(stderr, "privmemd: trace: %s\n", strerror(-err));
 }
 
 static json_object *status_json(struct daemon *d)
@@ -236,10 +145,10 @@ static json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "kernel", json_object_new_string(u.release));
 	json_object_object_add(o, "uptime_ns", json_object_new_uint64(pm_now_ns() - d->started_ns));
-	json_object_object_add(o, "vms", json_object_new_uint64(d->st.nvms));
-	json_object_object_add(o, "events", json_object_new_uint64(d->st.events));
-	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st.bad_events));
-	json_object_object_add(o, "lost", json_object_new_uint64(d->st.lost));
+	json_object_object_add(o, "vms", json_object_new_uint64(d->st->nvms));
+	json_object_object_add(o, "events", json_object_new_uint64(d->st->events));
+	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st->bad_events));
+	json_object_object_add(o, "lost", json_object_new_uint64(d->st->lost));
 	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
 	json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
 	return o;
@@ -249,45 +158,47 @@ static json_object *status_json(struct daemon *d)
 static json_object *reload_policy(struct daemon *d)
 {
 	json_object *o = json_object_new_object();
+	struct pm_rec *rec = pm_session_recorder(d->ses);
 	char err[512];
 
-	if (pm_dpolicy_reload(&d->pol, d->cap, &d->st, err, sizeof(err))) {
+	if (pm_dpolicy_reload(&d->pol, d->cap, d->st, err, sizeof(err))) {
 		fprintf(stderr, "privmemd: policy reload failed, keeping the running policy: %s\n", err);
 		json_object_object_add(o, "error", json_object_new_string(err));
 	} else {
 		fprintf(stderr, "privmemd: policy reloaded from %s (mode %s)\n", d->pol.path,
 			pm_mode_name(d->pol.policy->mode));
 		json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
-		if (d->rec)
-			pm_rec_policy(d->rec, d->pol.text);	/* the trace says from when */
+		if (rec)
+			pm_rec_policy(rec, d->pol.text);	/* the trace says from when */
 	}
+	return o;
+}
+
+static json_object *answer(struct daemon *d, const char *cmd)
+{
+	json_object *o;
+
+	d->st->lost = pm_capture_lost(d->cap);
+	if (strcmp(cmd, "status") == 0)
+		return status_json(d);
+	if (strcmp(cmd, "reload") == 0)
+		return reload_policy(d);
+	if (strcmp(cmd, "vms") == 0)
+		return pm_json_vms(pm_session_refresh(d->ses), pm_capture_hooks(d->cap), PM_HOOK_MAX);
+	o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("unknown command"));
 	return o;
 }
 
 static void serve(struct daemon *d)
 {
 	char cmd[PM_SOCK_MAX_REQ];
-	json_object *o = NULL;
+	json_object *o;
 	int cfd = pm_sock_accept(d->lfd, cmd, sizeof(cmd));
 
 	if (cfd < 0)
 		return;
-	d->st.lost = pm_capture_lost(d->cap);
-	if (strcmp(cmd, "status") == 0) {
-		o = status_json(d);
-	} else if (strcmp(cmd, "reload") == 0) {
-		o = reload_policy(d);
-	} else if (strcmp(cmd, "vms") == 0) {
-		struct pm_vm *vms[4096];
-		unsigned n = pm_state_list(&d->st, vms, 4096);
-
-		for (unsigned i = 0; i < n; i++)
-			refresh_kstats(d, vms[i]);
-		o = pm_json_vms(&d->st, pm_capture_hooks(d->cap), PM_HOOK_MAX);
-	} else {
-		o = json_object_new_object();
-		json_object_object_add(o, "error", json_object_new_string("unknown command"));
-	}
+	o = answer(d, cmd);
 	pm_sock_reply(cfd, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	close(cfd);
@@ -297,17 +208,12 @@ static void serve(struct daemon *d)
 static void metrics_view(void *ctx, struct pm_metrics_view *v)
 {
 	struct daemon *d = ctx;
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(&d->st, vms, 4096);
 
-	for (unsigned i = 0; i < n; i++)
-		refresh_kstats(d, vms[i]);
-	d->st.lost = pm_capture_lost(d->cap);
-	v->st = &d->st;
+	v->st = pm_session_refresh(d->ses);
 	v->hooks = pm_capture_hooks(d->cap);
 	v->nhooks = PM_HOOK_MAX;
 	v->policy_mode = d->pol.policy ? pm_mode_name(d->pol.policy->mode) : "none";
-	v->lost = d->st.lost;
+	v->lost = d->st->lost;
 }
 
 /* Refuses to start on a bad policy, and never claims enforcement the kernel cannot give. */
@@ -315,7 +221,7 @@ static int start_policy(struct daemon *d)
 {
 	char err[512];
 
-	if (pm_dpolicy_load(&d->pol, d->cap, &d->st, d->policy_path, err, sizeof(err))) {
+	if (pm_dpolicy_load(&d->pol, d->cap, d->st, d->policy_path, err, sizeof(err))) {
 		fprintf(stderr, "privmemd: %s\n", err);
 		return -1;
 	}
@@ -353,7 +259,8 @@ static void log_hooks(struct daemon *d)
 	}
 }
 
-int main(int argc, char **argv)
+/* 0 to run, 1 to exit 0 (--help), 2 on a usage error. */
+static int parse_args(struct daemon *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'c' },
@@ -368,22 +275,18 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct pm_capture_opts co = { .cb = on_event };
-	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1 };
-	char msg[512];
-	uint64_t last_reap = 0;
-	int c, err, rc = 1;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:s:vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': d.policy_path = optarg; break;
-		case 's': d.sock_path = optarg; break;
-		case 'S': co.no_syscall_hooks = true; break;
-		case 'E': co.no_exit_stats = true; break;
-		case 'v': d.verbose = true; break;
-		case 'R': case 'Z': case 'N': if (rec_option(&d, c, optarg)) return 2; break;
-		case 'M': d.metrics_addr = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
+		case 'c': d->policy_path = optarg; break;
+		case 's': d->sock_path = optarg; break;
+		case 'S': d->co.no_syscall_hooks = true; break;
+		case 'E': d->co.no_exit_stats = true; break;
+		case 'v': d->verbose = true; break;
+		case 'R': case 'Z': case 'N': if (rec_option(d, c, optarg)) return 2; break;
+		case 'M': d->metrics_addr = optarg; break;
+		case 'h': fputs(usage, stdout); return 1;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
@@ -391,84 +294,107 @@ int main(int argc, char **argv)
 		fprintf(stderr, "privmemd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	return 0;
+}
+
+/* The start-up ladder; each step says why it failed. 0, or the exit code. */
+static int start(struct daemon *d)
+{
+	struct pm_session_ops ops = { .vm_seen = on_vm_seen, .event = on_event, .warn = on_warn, .ctx = d };
+	char msg[512];
+	int err;
+
 	if (preflight(msg, sizeof(msg))) {
 		fprintf(stderr, "privmemd: %s\n", msg);
 		return 1;
 	}
-	pm_state_init(&d.st);
-	d.started_ns = pm_now_ns();
-	co.ctx = &d;
+	d->started_ns = pm_now_ns();
 	/* with a policy, enforcement outlives this process; without, none is left behind */
-	co.pin = d.policy_path != NULL;
-	co.unpin_stale = !co.pin;
-	err = pm_capture_open(&d.cap, &co, msg, sizeof(msg));
-	if (err) {
+	d->co.pin = d->policy_path != NULL;
+	d->co.unpin_stale = !d->co.pin;
+	if (pm_session_open(&d->ses, &d->co, &ops, msg, sizeof(msg))) {
 		fprintf(stderr, "privmemd: %s\n", msg);
-		goto out;
+		return 1;
 	}
-	if (d.policy_path && start_policy(&d)) {
-		rc = 2;
-		goto out;
+	d->cap = pm_session_capture(d->ses);
+	d->st = pm_session_state(d->ses);
+	if (d->policy_path && start_policy(d))
+		return 2;
+	d->lfd = pm_sock_listen(d->sock_path, 0600);
+	if (d->lfd < 0) {
+		fprintf(stderr, "privmemd: socket %s: %s\n", d->sock_path, strerror(-d->lfd));
+		return 1;
 	}
-	d.lfd = pm_sock_listen(d.sock_path, 0600);
-	if (d.lfd < 0) {
-		fprintf(stderr, "privmemd: socket %s: %s\n", d.sock_path, strerror(-d.lfd));
-		goto out;
-	}
-	if (d.metrics_addr) {
-		err = pm_metrics_open(&d.metrics, d.metrics_addr, metrics_view, &d, msg, sizeof(msg));
+	if (d->metrics_addr) {
+		err = pm_metrics_open(&d->metrics, d->metrics_addr, metrics_view, d, msg, sizeof(msg));
 		if (err) {
 			fprintf(stderr, "privmemd: %s\n", msg);
-			rc = err == -EINVAL ? 2 : 1;
-			goto out;
+			return err == -EINVAL ? 2 : 1;
 		}
-		fprintf(stderr, "privmemd: metrics on %s\n", pm_metrics_url(d.metrics));
+		fprintf(stderr, "privmemd: metrics on %s\n", pm_metrics_url(d->metrics));
 	}
-	if (d.rec_opts.dir && rec_start(&d, msg, sizeof(msg))) {
+	if (d->rec_opts.dir && rec_start(d, msg, sizeof(msg))) {
 		fprintf(stderr, "privmemd: %s\n", msg);
-		goto out;
+		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	log_hooks(&d);
-	fprintf(stderr, "privmemd: ready, socket %s\n", d.sock_path);
-	while (!exiting) {
-		struct pollfd p = { .fd = d.lfd, .events = POLLIN };
+	return 0;
+}
 
-		err = pm_capture_poll(d.cap, 50);
-		if (err < 0 && err != -EINTR) {
+/* Events first; then clients, a pending reload, scrapes; the session does its upkeep. */
+static int run(struct daemon *d)
+{
+	while (!exiting) {
+		struct pollfd p = { .fd = d->lfd, .events = POLLIN };
+		int err = pm_session_poll(d->ses, 50);
+
+		if (err < 0) {
 			fprintf(stderr, "privmemd: ring buffer: %s\n", strerror(-err));
-			goto out;
+			return 1;
 		}
 		while (poll(&p, 1, 0) > 0 && !exiting)
-			serve(&d);
+			serve(d);
 		if (reload_requested) {
 			reload_requested = 0;
-			json_object_put(reload_policy(&d));
+			json_object_put(reload_policy(d));
 		}
-		pm_metrics_run(d.metrics);
-		rec_tick(&d);
-		if (pm_now_ns() - last_reap > 1000000000ull) {
-			reap_gone(&d);
-			last_reap = pm_now_ns();
-		}
+		pm_metrics_run(d->metrics);
 	}
-	pm_capture_poll(d.cap, 0);
-	rec_stop(&d);
-	fprintf(stderr, "privmemd: exiting: %llu events, %llu lost\n",
-		(unsigned long long)d.st.events, (unsigned long long)pm_capture_lost(d.cap));
-	rc = 0;
-out:
-	rec_stop(&d);
-	pm_metrics_close(d.metrics);
-	if (d.lfd >= 0) {
-		close(d.lfd);
-		unlink(d.sock_path);
+	pm_session_poll(d->ses, 0);
+	rec_stop(d);
+	fprintf(stderr, "privmemd: exiting: %llu events, %llu lost\n", (unsigned long long)d->st->events,
+		(unsigned long long)pm_capture_lost(d->cap));
+	return 0;
+}
+
+static void stop(struct daemon *d)
+{
+	rec_stop(d);
+	pm_metrics_close(d->metrics);
+	if (d->lfd >= 0) {
+		close(d->lfd);
+		unlink(d->sock_path);
 	}
-	pm_capture_close(d.cap);
-	pm_dpolicy_free(&d.pol);
-	pm_state_free(&d.st);
+	pm_session_close(d->ses);
+	pm_dpolicy_free(&d->pol);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1 };
+	int rc = parse_args(&d, argc, argv);
+
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	rc = start(&d);
+	if (rc == 0) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		signal(SIGHUP, on_signal);
+		signal(SIGPIPE, SIG_IGN);
+		log_hooks(&d);
+		fprintf(stderr, "privmemd: ready, socket %s\n", d.sock_path);
+		rc = run(&d);
+	}
+	stop(&d);
 	return rc;
 }

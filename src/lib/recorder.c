@@ -163,13 +163,13 @@ static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, siz
 	r->kn = 0;
 	r->lost_written = r->hits_written = false;
 	if (st) {
-		struct pm_vm **vms = calloc(st->nvms ? st->nvms : 1, sizeof(*vms));
-		unsigned n = vms ? pm_state_list(st, vms, st->nvms) : 0;
+		struct pm_vms all = pm_state_vms(st);
+		struct pm_vm *vm;
 
-		for (unsigned i = 0; i < n; i++)
-			if (!vms[i]->destroyed)
-				write_vm(r, vms[i]);
-		free(vms);
+		pm_vms_each(&all, vm)
+			if (!vm->destroyed)
+				write_vm(r, vm);
+		pm_vms_free(&all);
 	}
 	return 0;
 }
@@ -271,15 +271,15 @@ void pm_rec_vm_gone(struct pm_rec *r, const struct pm_vm *vm)
 
 static int sync_now(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, uint64_t now)
 {
-	struct pm_vm **vms = calloc(st->nvms ? st->nvms : 1, sizeof(*vms));
-	unsigned n = vms ? pm_state_list(st, vms, st->nvms) : 0;
+	struct pm_vms all = pm_state_vms(st);
+	struct pm_vm *vm;
 
-	for (unsigned i = 0; i < n; i++) {
-		if (!vms[i]->destroyed && src && src->kstats)
-			src->kstats(src->ctx, vms[i]->id, &vms[i]->k);
-		put_kstats(r, vms[i], now, false);
+	pm_vms_each(&all, vm) {
+		if (!vm->destroyed && src && src->kstats)
+			src->kstats(src->ctx, vm->id, &vm->k);
+		put_kstats(r, vm, now, false);
 	}
-	free(vms);
+	pm_vms_free(&all);
 	if (src && src->lost) {
 		uint64_t lost = src->lost(src->ctx);
 

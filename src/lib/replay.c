@@ -408,22 +408,21 @@ static void recent_from(struct pm_vm *vm, uint64_t from)
 
 void pm_replay_finish(struct pm_replay *r)
 {
-	struct pm_vm **vms;
-	unsigned n;
+	struct pm_vms all;
+	struct pm_vm *vm;
 
 	if (r->finished || !r->window)
 		goto out;
-	vms = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*vms));
-	n = vms ? pm_state_list(&r->st, vms, r->st.nvms) : 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct pm_vm *b = pm_state_find(&r->base, vms[i]->id);
+	all = pm_state_vms(&r->st);
+	pm_vms_each(&all, vm) {
+		struct pm_vm *b = pm_state_find(&r->base, vm->id);
 
 		/* the same incarnation of the id only */
-		if (b && b->first_ns == vms[i]->first_ns)
-			vm_sub(vms[i], b);
-		recent_from(vms[i], r->from_ns);
+		if (b && b->first_ns == vm->first_ns)
+			vm_sub(vm, b);
+		recent_from(vm, r->from_ns);
 	}
-	free(vms);
+	pm_vms_free(&all);
 	r->st.events = sub(r->st.events, r->base.events);
 	r->st.bad_events = sub(r->st.bad_events, r->base.bad_events);
 	for (int t = 0; t < PM_EV_TYPE_MAX; t++)
@@ -546,22 +545,22 @@ static json_object *json_trace(const struct pm_replay *r)
 json_object *pm_replay_json(struct pm_replay *r, const char *vm_prefix)
 {
 	json_object *o, *arr = json_object_new_array();
-	struct pm_vm **vms;
-	unsigned n, k = 0;
+	struct pm_vms all;
+	struct pm_vm *vm;
+	unsigned k = 0;
 
 	pm_replay_finish(r);
 	o = pm_json_vms(&r->st, r->info.nhooks ? r->info.hooks : NULL, r->info.nhooks);
-	vms = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*vms));
-	n = vms ? pm_state_list(&r->st, vms, r->st.nvms) : 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (!listed(r, vms[i], vm_prefix))
+	all = pm_state_vms(&r->st);
+	pm_vms_each(&all, vm) {
+		if (!listed(r, vm, vm_prefix))
 			continue;
-		json_object_array_add(arr, pm_json_vm(vms[i]));
-		vms[k++] = vms[i];
+		json_object_array_add(arr, pm_json_vm(vm));
+		all.v[k++] = vm;	/* the listed ones, in order, for the timeline */
 	}
 	json_object_object_add(o, "vms", arr);	/* replaces the unfiltered list */
 	json_object_object_add(o, "trace", json_trace(r));
-	json_object_object_add(o, "timeline", json_timeline(r, vms, k));
-	free(vms);
+	json_object_object_add(o, "timeline", json_timeline(r, all.v, k));
+	pm_vms_free(&all);
 	return o;
 }

@@ -214,12 +214,12 @@ json_object *pm_json_hooks(const struct pm_hook_status *hooks, unsigned nhooks)
 json_object *pm_json_vms(const struct pm_state *s, const struct pm_hook_status *hooks, unsigned nhooks)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	struct pm_vm **vms = calloc(s->nvms ? s->nvms : 1, sizeof(*vms));
-	unsigned n = vms ? pm_state_list(s, vms, s->nvms) : 0;
+	struct pm_vms all = pm_state_vms(s);
+	struct pm_vm *vm;
 
-	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(arr, pm_json_vm(vms[i]));
-	free(vms);
+	pm_vms_each(&all, vm)
+		json_object_array_add(arr, pm_json_vm(vm));
+	pm_vms_free(&all);
 	json_object_object_add(o, "vms", arr);
 	add_u64(o, "lost", s->lost);
 	add_u64(o, "events", s->events);

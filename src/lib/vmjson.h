@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* The stable JSON shape of `privmem vms --json` (see DESIGN.md). */
+/* The stable JSON shape of `privmem vms --json` (docs/design.md). */
 #ifndef PRIVMEM_VMJSON_H
 #define PRIVMEM_VMJSON_H
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "vmstate.h"
@@ -282,6 +283,28 @@ unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned ma
 			out[n++] = vm;
 	qsort(out, n, sizeof(*out), cmp_vm);
 	return n;
+}
+
+struct pm_vms pm_state_vms(const struct pm_state *s)
+{
+	struct pm_vms l = { 0 };
+
+	if (!s->nvms)
+		return l;
+	l.v = malloc(s->nvms * sizeof(*l.v));
+	if (!l.v) {
+		l.err = -ENOMEM;
+		return l;
+	}
+	l.n = pm_state_list(s, l.v, s->nvms);
+	return l;
+}
+
+void pm_vms_free(struct pm_vms *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }
 
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)

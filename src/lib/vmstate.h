@@ -103,8 +103,23 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e);
  */
 struct pm_vm *pm_state_declare(struct pm_state *s, uint64_t id, uint32_t pid, const char *comm,
 			       uint64_t cgroup_id, uint64_t first_ns);
-/* Walks VMs in creation-independent but stable (id) order into a caller array. */
+/* Up to max VMs into a caller array, in display order: creation time, then id. */
 unsigned pm_state_list(const struct pm_state *s, struct pm_vm **out, unsigned max);
+
+/*
+ * Every VM, in display order, as a snapshot the caller frees: the books may
+ * change under a walk (a VM booked, marked destroyed) without breaking it.
+ * On allocation failure n is 0 and err is -ENOMEM.
+ */
+struct pm_vms {
+	struct pm_vm **v;
+	unsigned n;
+	int err;
+};
+struct pm_vms pm_state_vms(const struct pm_state *s);
+void pm_vms_free(struct pm_vms *l);
+#define pm_vms_each(l, vm) \
+	for (unsigned pm__i = 0; pm__i < (l)->n && ((vm) = (l)->v[pm__i], 1); pm__i++)
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
 
 #endif

@@ -155,18 +155,19 @@ static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, c
 json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r, const char *vm_prefix)
 {
 	json_object *o = json_object_new_object(), *vms = json_object_new_array(), *ds = json_object_new_array();
-	struct pm_vm **list = calloc(r->st.nvms ? r->st.nvms : 1, sizeof(*list));
-	unsigned n = list ? pm_state_list(&r->st, list, r->st.nvms) : 0;
+	struct pm_vms all = pm_state_vms(&r->st);
+	struct pm_vm *vm;
 	uint64_t total = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		const struct pm_whatif_vm *v = find(w, list[i]->id);
+	pm_vms_each(&all, vm) {
+		const struct pm_whatif_vm *v = find(w, vm->id);
 
-		if (!pm_replay_vm_match(list[i], vm_prefix))
+		if (!pm_replay_vm_match(vm, vm_prefix))
 			continue;
-		json_object_array_add(vms, vm_json(w, list[i], v));
+		json_object_array_add(vms, vm_json(w, vm, v));
 		total += v ? v->denied : 0;
 	}
+	pm_vms_free(&all);
 	for (size_t i = 0; i < w->nd; i++) {
 		const struct pm_whatif_denial *d = &w->d[i];
 		json_object *x;
@@ -190,7 +191,6 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 		json_object_object_add(x, "rule", json_object_new_uint64(d->rule));
 		json_object_array_add(ds, x);
 	}
-	free(list);
 	json_object_object_add(o, "policy", json_object_new_string(w->path));
 	json_object_object_add(o, "mode", json_object_new_string(pm_mode_name(w->policy->mode)));
 	json_object_object_add(o, "decided", json_object_new_uint64(w->decided));

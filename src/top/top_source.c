@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +9,8 @@
 #include "sockapi.h"
 #include "util.h"
 #ifndef TOP_NO_DIRECT
-#include "capture.h"
+#include "session.h"
 #include "vmjson.h"
-#include "vmstate.h"
 #endif
 
 enum { SRC_SOCKET, SRC_DIRECT, SRC_REPLAY };
@@ -28,9 +26,7 @@ struct top_source {
 	int64_t wall_offset;
 	double speed;
 #ifndef TOP_NO_DIRECT
-	struct pm_capture *cap;
-	struct pm_state st;
-	uint64_t last_reap;
+	struct pm_session *ses;
 #endif
 };
 
@@ -66,53 +62,19 @@ static json_object *ask(const char *sock, const char *cmd, char *err, size_t len
 }
 
 #ifndef TOP_NO_DIRECT
-/* The daemon's bookkeeping, minus the socket: same books, same JSON. */
-static void direct_event(void *ctx, const struct pm_event *e)
-{
-	struct top_source *s = ctx;
-	bool fresh = !pm_state_find(&s->st, e->vm);
-	struct pm_vm *vm = pm_state_apply(&s->st, e);
-
-	if (!vm)
-		return;
-	if ((fresh || e->type == PM_EV_VM_CREATE) && pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
-		pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
-	if (e->type == PM_EV_VM_DESTROY) {
-		pm_capture_kstats(s->cap, vm->id, &vm->k);
-		pm_capture_forget_vm(s->cap, vm->id);
-	}
-}
-
-static void direct_reap(struct top_source *s)
-{
-	struct pm_vm *vms[4096];
-	unsigned n = pm_state_list(&s->st, vms, 4096);
-
-	for (unsigned i = 0; i < n; i++) {
-		if (vms[i]->destroyed || kill((pid_t)vms[i]->pid, 0) == 0 || errno != ESRCH)
-			continue;
-		pm_capture_kstats(s->cap, vms[i]->id, &vms[i]->k);
-		pm_capture_forget_vm(s->cap, vms[i]->id);
-		vms[i]->destroyed = true;
-		vms[i]->destroyed_ns = pm_now_ns();
-	}
-}
-
 int top_source_direct(struct top_source **out, bool no_syscall_hooks, char *msg, size_t len)
 {
 	struct top_source *s = calloc(1, sizeof(*s));
-	struct pm_capture_opts co = { .no_syscall_hooks = no_syscall_hooks, .cb = direct_event };
+	struct pm_capture_opts co = { .no_syscall_hooks = no_syscall_hooks };
 	int err;
 
 	if (!s)
 		return -ENOMEM;
 	s->kind = SRC_DIRECT;
 	snprintf(s->name, sizeof(s->name), "direct (BPF loaded by privmemtop)");
-	pm_state_init(&s->st);
-	co.ctx = s;
-	err = pm_capture_open(&s->cap, &co, msg, len);
+	/* the daemon's event path, in-process: same books, same JSON */
+	err = pm_session_open(&s->ses, &co, NULL, msg, len);
 	if (err) {
-		pm_state_free(&s->st);
 		free(s);
 		return err;
 	}
@@ -253,24 +215,10 @@ int top_source_fetch(struct top_source *s, json_object **vms, json_object **stat
 		return 0;
 	}
 #ifndef TOP_NO_DIRECT
-	{
-		struct pm_vm *list[4096];
-		unsigned n;
-
-		pm_capture_poll(s->cap, 0);
-		if (pm_now_ns() - s->last_reap > 1000000000ull) {
-			direct_reap(s);
-			s->last_reap = pm_now_ns();
-		}
-		n = pm_state_list(&s->st, list, 4096);
-		for (unsigned i = 0; i < n; i++)
-			if (!list[i]->destroyed)
-				pm_capture_kstats(s->cap, list[i]->id, &list[i]->k);
-		s->st.lost = pm_capture_lost(s->cap);
-		*vms = pm_json_vms(&s->st, pm_capture_hooks(s->cap), PM_HOOK_MAX);
-		*now_ns = pm_now_ns();
-		return 0;
-	}
+	pm_session_poll(s->ses, 0);
+	*vms = pm_json_vms(pm_session_refresh(s->ses), pm_capture_hooks(pm_session_capture(s->ses)), PM_HOOK_MAX);
+	*now_ns = pm_now_ns();
+	return 0;
 #else
 	snprintf(err, len, "no source");
 	return -EINVAL;
@@ -281,7 +229,7 @@ void top_source_idle(struct top_source *s)
 {
 #ifndef TOP_NO_DIRECT
 	if (s->kind == SRC_DIRECT)
-		pm_capture_poll(s->cap, 0);
+		pm_session_poll(s->ses, 0);
 #else
 	(void)s;
 #endif
@@ -297,10 +245,8 @@ void top_source_close(struct top_source *s)
 	if (!s)
 		return;
 #ifndef TOP_NO_DIRECT
-	if (s->kind == SRC_DIRECT) {
-		pm_capture_close(s->cap);
-		pm_state_free(&s->st);
-	}
+	if (s->kind == SRC_DIRECT)
+		pm_session_close(s->ses);
 #endif
 	free(s);
 }

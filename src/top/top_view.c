@@ -448,46 +448,42 @@ static void bar(int y, int x, int w, uint64_t v, uint64_t max)
 	crt_put(y, x, CRT_BAR, b, w);
 }
 
-static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, int rows, int width)
+/* Who the VM is, its memory, requests, discards and drops. Returns the next row. */
+static int detail_identity(const struct top_vm *v, int y, int width)
 {
-	const struct top_vm *v = top_snapshot_find(s, ui->sel_id);
 	char b[512], c1[32], c2[32];
-	int y = HEADER_ROWS, half = width / 2, avail, lo = PM_HIST_SLOTS, hi = -1, llo = PM_HIST_SLOTS, lhi = -1;
-	const uint64_t *sz[2];
-	uint64_t smax = 0, lmax = 0;
-	bool attempts_hist = false;
-	float pk = 0;
+	int x = 0;
 
-	if (!v) {
-		crt_put(y + 1, 2, CRT_DIM, "that VM is gone from the books (Esc: back)", width - 2);
-		return;
-	}
 	snprintf(b, sizeof(b), " VM %s  pid %u  %s  %s", v->id, v->pid, v->comm, v->running ? "running" : "destroyed");
 	crt_fill(y, 0, width, CRT_TITLE);
 	crt_put(y++, 0, CRT_TITLE, b, width);
 	snprintf(b, sizeof(b), "%s", v->cgroup[0] ? v->cgroup : "?");
-	{
-		int x = 0;
+	seg(y, &x, width, "cgroup ", b, CRT_NORMAL);
+	y++;
+	x = 0;
+	fmt_bytes(c1, sizeof(c1), v->guest_bytes);
+	fmt_bytes(c2, sizeof(c2), v->shared_bytes);
+	snprintf(b, sizeof(b), "%s shared %s (%.1f%%)", c1, c2,
+		 v->guest_bytes ? 100.0 * (double)v->shared_bytes / (double)v->guest_bytes : 0.0);
+	seg(y, &x, width, "guest ", b, CRT_NORMAL);
+	y++;
+	x = 0;
+	snprintf(b, sizeof(b), "%" PRIu64 " hypercall, %" PRIu64 " memory-fault", v->hypercalls, v->faults);
+	seg(y, &x, width, "requests ", b, CRT_NORMAL);
+	fmt_bytes(c1, sizeof(c1), v->discard_bytes);
+	snprintf(b, sizeof(b), "%" PRIu64 " (%s)", v->discards, c1);
+	seg(y, &x, width, "discards ", b, CRT_NORMAL);
+	snprintf(b, sizeof(b), "%" PRIu64, v->lost);
+	seg(y, &x, width, "drops ", b, v->lost ? CRT_ALERT : CRT_NORMAL);
+	return y + 1;
+}
 
-		seg(y, &x, width, "cgroup ", b, CRT_NORMAL);
-		y++;
-		x = 0;
-		fmt_bytes(c1, sizeof(c1), v->guest_bytes);
-		fmt_bytes(c2, sizeof(c2), v->shared_bytes);
-		snprintf(b, sizeof(b), "%s shared %s (%.1f%%)", c1, c2,
-			 v->guest_bytes ? 100.0 * (double)v->shared_bytes / (double)v->guest_bytes : 0.0);
-		seg(y, &x, width, "guest ", b, CRT_NORMAL);
-		y++;
-		x = 0;
-		snprintf(b, sizeof(b), "%" PRIu64 " hypercall, %" PRIu64 " memory-fault", v->hypercalls, v->faults);
-		seg(y, &x, width, "requests ", b, CRT_NORMAL);
-		fmt_bytes(c1, sizeof(c1), v->discard_bytes);
-		snprintf(b, sizeof(b), "%" PRIu64 " (%s)", v->discards, c1);
-		seg(y, &x, width, "discards ", b, CRT_NORMAL);
-		snprintf(b, sizeof(b), "%" PRIu64, v->lost);
-		seg(y, &x, width, "drops ", b, v->lost ? CRT_ALERT : CRT_NORMAL);
-		y++;
-	}
+/* Both directions side by side, then errors, verdicts and resume latency. */
+static int detail_dirs(const struct top_vm *v, int y, int width)
+{
+	char b[512], c1[32], c2[32];
+	int x = 0;
+
 	snprintf(b, sizeof(b), "%-11s %9s %9s %11s %10s %8s %8s", "", "requests", "attempts", "conversions", "bytes",
 		 "conv/s", "MiB/s");
 	crt_put(y++, 0, CRT_HEAD, b, width);
@@ -500,100 +496,138 @@ static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, i
 			 d ? "to-shared" : "to-private", t->requests, t->attempts, t->conversions, c1, t->conv_rate, c2);
 		crt_put(y++, 0, CRT_NORMAL, b, width);
 	}
-	{
-		int x = 0;
+	seg(y, &x, width, "attempt errors ", v->errnames[0] ? v->errnames : "none", CRT_NORMAL);
+	snprintf(b, sizeof(b), "%" PRIu64 "/%" PRIu64, v->denied, v->would_deny);
+	seg(y, &x, width, "denied/would-deny ", b, v->denied || v->would_deny ? CRT_WARN : CRT_NORMAL);
+	fmt_ns(c1, sizeof(c1), v->resumes ? v->p50_ns : 0);
+	fmt_ns(c2, sizeof(c2), v->resumes ? v->p99_ns : 0);
+	snprintf(b, sizeof(b), "p50 %s p99 %s (%" PRIu64 ")", c1, c2, v->resumes);
+	seg(y, &x, width, "resume ", b, CRT_NORMAL);
+	return y + 1;
+}
 
-		seg(y, &x, width, "attempt errors ", v->errnames[0] ? v->errnames : "none", CRT_NORMAL);
-		snprintf(b, sizeof(b), "%" PRIu64 "/%" PRIu64, v->denied, v->would_deny);
-		seg(y, &x, width, "denied/would-deny ", b, v->denied || v->would_deny ? CRT_WARN : CRT_NORMAL);
-		fmt_ns(c1, sizeof(c1), v->resumes ? v->p50_ns : 0);
-		fmt_ns(c2, sizeof(c2), v->resumes ? v->p99_ns : 0);
-		snprintf(b, sizeof(b), "p50 %s p99 %s (%" PRIu64 ")", c1, c2, v->resumes);
-		seg(y, &x, width, "resume ", b, CRT_NORMAL);
-		y++;
+/* Attempts per second, newest on the right. */
+static int detail_spark(const struct top_vm *v, int y, int width)
+{
+	char b[64];
+	int x = crt_put(y, 0, CRT_HEAD, "attempts/s ", width), w = width - x - 16;
+	unsigned from = v->nspark > (unsigned)(w > 0 ? w : 0) ? v->nspark - (unsigned)w : 0;
+	float pk = 0;
+
+	for (unsigned i = from; i < v->nspark; i++)
+		if (v->spark[i] > pk)
+			pk = v->spark[i];
+	for (unsigned i = from; i < v->nspark && w > 0; i++)
+		x += crt_put(y, x, CRT_BAR, spark_glyph(v->spark[i], pk, crt_utf8()), 1);
+	snprintf(b, sizeof(b), " peak %.1f/s", pk);
+	crt_put(y, x, CRT_DIM, b, width - x);
+	return y + 1;
+}
+
+/* The non-empty bucket range of one or two log2 histograms, and their peak. */
+struct hist_span {
+	int lo, hi;
+	uint64_t max;
+};
+
+static struct hist_span span_of(const uint64_t *a, const uint64_t *b)
+{
+	struct hist_span h = { .lo = PM_HIST_SLOTS, .hi = -1 };
+
+	for (int i = 0; i < PM_HIST_SLOTS; i++) {
+		uint64_t m = b && b[i] > a[i] ? b[i] : a[i];
+
+		if (!m)
+			continue;
+		h.lo = i < h.lo ? i : h.lo;
+		h.hi = i;
+		h.max = m > h.max ? m : h.max;
 	}
-	/* sparkline of attempts/s, newest on the right */
-	{
-		int x = crt_put(y, 0, CRT_HEAD, "attempts/s ", width), w = width - x - 16;
-		unsigned from = v->nspark > (unsigned)(w > 0 ? w : 0) ? v->nspark - (unsigned)w : 0;
+	return h;
+}
 
-		for (unsigned i = from; i < v->nspark; i++)
-			if (v->spark[i] > pk)
-				pk = v->spark[i];
-		for (unsigned i = from; i < v->nspark && w > 0; i++)
-			x += crt_put(y, x, CRT_BAR, spark_glyph(v->spark[i], pk, crt_utf8()), 1);
-		snprintf(b, sizeof(b), " peak %.1f/s", pk);
-		crt_put(y++, x, CRT_DIM, b, width - x);
+static void size_row(int y, int r, int avail, int half, const uint64_t *sz[2], struct hist_span h)
+{
+	int i = h.lo + r, bw = (half - 1 - 6 - 2 * 6) / 2;
+	char b[64], c1[32];
+
+	if (h.hi < 0) {
+		if (r == 0)
+			crt_put(y, 0, CRT_DIM, "  (none)", half - 1);
+		return;
 	}
+	if (i > h.hi)
+		return;
+	if (r == avail - 1 && i < h.hi) {
+		snprintf(b, sizeof(b), "  ... %d larger", h.hi - i + 1);
+		crt_put(y, 0, CRT_DIM, b, half - 1);
+		return;
+	}
+	fmt_bytes(c1, sizeof(c1), 1ull << i);
+	snprintf(b, sizeof(b), "%5s %5" PRIu64, c1, sz[0][i]);
+	crt_put(y, 0, CRT_NORMAL, b, half - 1);
+	bar(y, 12, bw, sz[0][i], h.max);
+	snprintf(b, sizeof(b), "%5" PRIu64, sz[1][i]);
+	crt_put(y, 12 + bw + 1, CRT_NORMAL, b, 5);
+	bar(y, 12 + bw + 7, bw, sz[1][i], h.max);
+}
 
-	/* histograms: sizes on the left, latency on the right */
-	sz[0] = v->dir[0].size_hist;
-	sz[1] = v->dir[1].size_hist;
+static void latency_row(int y, int r, int avail, int half, int width, const uint64_t *lat, struct hist_span h)
+{
+	int j = h.lo + r, lw = width - half - 6 - 7;
+	char b[64], c1[32];
+
+	if (h.hi < 0) {
+		if (r == 0)
+			crt_put(y, half, CRT_DIM, "  (none)", width - half);
+		return;
+	}
+	if (j > h.hi)
+		return;
+	if (r == avail - 1 && j < h.hi) {
+		snprintf(b, sizeof(b), "  ... %d slower", h.hi - j + 1);
+		crt_put(y, half, CRT_DIM, b, width - half);
+		return;
+	}
+	fmt_ns(c1, sizeof(c1), (2ull << j) - 1);
+	snprintf(b, sizeof(b), "<%-5s %6" PRIu64, c1, lat[j]);
+	crt_put(y, half, CRT_NORMAL, b, width - half);
+	bar(y, half + 14, lw > 1 ? lw : 1, lat[j], h.max);
+}
+
+/* Sizes on the left (what was tried when nothing converted), latency on the right. */
+static int detail_hists(const struct top_vm *v, int y, int rows, int width)
+{
+	const uint64_t *sz[2] = { v->dir[0].size_hist, v->dir[1].size_hist };
+	bool attempts_hist = false;
+	int half = width / 2, avail;
+	struct hist_span hs, hl;
+
 	if (!v->dir[0].conversions && !v->dir[1].conversions && (v->dir[0].attempts || v->dir[1].attempts)) {
-		sz[0] = v->dir[0].attempt_size_hist;	/* nothing converted: show what was tried */
+		sz[0] = v->dir[0].attempt_size_hist;
 		sz[1] = v->dir[1].attempt_size_hist;
 		attempts_hist = true;
 	}
-	for (int i = 0; i < PM_HIST_SLOTS; i++) {
-		if (sz[0][i] || sz[1][i]) {
-			lo = i < lo ? i : lo;
-			hi = i;
-			smax = sz[0][i] > smax ? sz[0][i] : smax;
-			smax = sz[1][i] > smax ? sz[1][i] : smax;
-		}
-		if (v->lat_hist[i]) {
-			llo = i < llo ? i : llo;
-			lhi = i;
-			lmax = v->lat_hist[i] > lmax ? v->lat_hist[i] : lmax;
-		}
-	}
+	hs = span_of(sz[0], sz[1]);
+	hl = span_of(v->lat_hist, NULL);
 	crt_put(y, 0, CRT_HEAD, attempts_hist ? "ATTEMPT SIZES  to-private  to-shared" : "CONVERSION SIZES  to-priv  to-shrd",
 		half - 1);
 	crt_put(y++, half, CRT_HEAD, "RESUME LATENCY (request -> KVM_RUN)", width - half);
 	avail = rows - 1 - y - 2;	/* the denials' title and one line below */
 	if (avail < 1)
 		avail = 1;
-	{
-		int bw = (half - 1 - 6 - 2 * 6) / 2;
-		int lw = width - half - 6 - 7;
-
-		for (int r = 0; r < avail; r++) {
-			int i = lo + r, j = llo + r;
-
-			if (hi >= 0 && i <= hi) {
-				if (r == avail - 1 && i < hi) {
-					snprintf(b, sizeof(b), "  ... %d larger", hi - i + 1);
-					crt_put(y + r, 0, CRT_DIM, b, half - 1);
-				} else {
-					fmt_bytes(c1, sizeof(c1), 1ull << i);
-					snprintf(b, sizeof(b), "%5s %5" PRIu64, c1, sz[0][i]);
-					crt_put(y + r, 0, CRT_NORMAL, b, half - 1);
-					bar(y + r, 12, bw, sz[0][i], smax);
-					snprintf(b, sizeof(b), "%5" PRIu64, sz[1][i]);
-					crt_put(y + r, 12 + bw + 1, CRT_NORMAL, b, 5);
-					bar(y + r, 12 + bw + 7, bw, sz[1][i], smax);
-				}
-			} else if (r == 0 && hi < 0) {
-				crt_put(y, 0, CRT_DIM, "  (none)", half - 1);
-			}
-			if (lhi >= 0 && j <= lhi) {
-				if (r == avail - 1 && j < lhi) {
-					snprintf(b, sizeof(b), "  ... %d slower", lhi - j + 1);
-					crt_put(y + r, half, CRT_DIM, b, width - half);
-				} else {
-					fmt_ns(c1, sizeof(c1), (2ull << j) - 1);
-					snprintf(b, sizeof(b), "<%-5s %6" PRIu64, c1, v->lat_hist[j]);
-					crt_put(y + r, half, CRT_NORMAL, b, width - half);
-					bar(y + r, half + 14, lw > 1 ? lw : 1, v->lat_hist[j], lmax);
-				}
-			} else if (r == 0 && lhi < 0) {
-				crt_put(y, half, CRT_DIM, "  (none)", width - half);
-			}
-		}
-		y += avail;
+	for (int r = 0; r < avail; r++) {
+		size_row(y + r, r, avail, half, sz, hs);
+		latency_row(y + r, r, avail, half, width, v->lat_hist, hl);
 	}
+	return y + avail;
+}
 
-	/* recent denials: only what the source reports, never made up */
+/* Recent denials: only what the source reports, never made up. */
+static void detail_denials(const struct top_snapshot *s, const struct top_vm *v, int y, int rows, int width)
+{
+	char b[512], c1[32];
+
 	/* with a list, the counts by reason and rule share the title line */
 	if (v->has_denial_log && v->deny_detail[0]) {
 		snprintf(b, sizeof(b), "RECENT DENIALS  %s", v->deny_detail);
@@ -608,22 +642,38 @@ static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, i
 		else
 			snprintf(b, sizeof(b), "  none counted (policy: %s); the source keeps no list of single denials",
 				 s->policy);
-		crt_put(y++, 0, v->deny_detail[0] ? CRT_WARN : CRT_DIM, b, width);
-	} else if (!v->ndenials) {
-		crt_put(y++, 0, CRT_DIM, "  none", width);
-	} else {
-		for (unsigned i = v->ndenials > 2 ? v->ndenials - 2 : 0; i < v->ndenials && y < rows - 1; i++) {
-			const struct top_denial *d = &v->denials[i];
+		crt_put(y, 0, v->deny_detail[0] ? CRT_WARN : CRT_DIM, b, width);
+		return;
+	}
+	if (!v->ndenials) {
+		crt_put(y, 0, CRT_DIM, "  none", width);
+		return;
+	}
+	for (unsigned i = v->ndenials > 2 ? v->ndenials - 2 : 0; i < v->ndenials && y < rows - 1; i++) {
+		const struct top_denial *d = &v->denials[i];
 
-			fmt_bytes(c1, sizeof(c1), d->size);
-			snprintf(b, sizeof(b), "  %s %s gpa 0x%" PRIx64 " %s rule %s", d->would ? "would-deny" : "denied",
-				 d->dir, d->gpa, c1, d->rule[0] ? d->rule : "?");
-			crt_put(y++, 0, CRT_WARN, b, width);
-		}
+		fmt_bytes(c1, sizeof(c1), d->size);
+		snprintf(b, sizeof(b), "  %s %s gpa 0x%" PRIx64 " %s rule %s", d->would ? "would-deny" : "denied", d->dir,
+			 d->gpa, c1, d->rule[0] ? d->rule : "?");
+		crt_put(y++, 0, CRT_WARN, b, width);
 	}
 }
 
-/* ---- help ---- */
+static void draw_detail(const struct top_snapshot *s, const struct top_ui *ui, int rows, int width)
+{
+	const struct top_vm *v = top_snapshot_find(s, ui->sel_id);
+	int y = HEADER_ROWS;
+
+	if (!v) {
+		crt_put(y + 1, 2, CRT_DIM, "that VM is gone from the books (Esc: back)", width - 2);
+		return;
+	}
+	y = detail_identity(v, y, width);
+	y = detail_dirs(v, y, width);
+	y = detail_spark(v, y, width);
+	y = detail_hists(v, y, rows, width);
+	detail_denials(s, v, y, rows, width);
+}
 
 static void draw_help(int rows, int width)
 {

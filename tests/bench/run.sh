@@ -5,6 +5,11 @@ set -eu
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 ROUNDS=${ROUNDS:-5}
+# BENCH_SMOKE=1 (make benchcheck): one short round of every host measurement,
+# to prove the bench runs and measures; its figures are not for the table.
+SMOKE=${BENCH_SMOKE:-0}
+EXITS=200000 CALLS=2000000
+[ "$SMOKE" = 1 ] && ROUNDS=1 EXITS=2000 CALLS=20000
 T=$(mktemp -d /tmp/privmem-bench.XXXXXX)
 DPID=
 trap '[ -n "$DPID" ] && kill $DPID 2>/dev/null; rm -rf "$T"' EXIT
@@ -25,12 +30,20 @@ run_mode() {
 	nosys) daemon_on --no-syscall-hooks ;;
 	lean) daemon_on --no-syscall-hooks --no-exit-stats ;;
 	esac
+	local v
 	case $what in
-	exits) "$B/testvmm" --requests 0 --exits 200000 --json - 2>/dev/null | grep -o '"exit_loop":{[^}]*}' | field ns ;;
-	getppid) "$B/sysloop" 2000000 | field getppid_ns ;;
-	ioctl) "$B/sysloop" 2000000 | field ioctl_ns ;;
+	exits) v=$("$B/testvmm" --requests 0 --exits "$EXITS" --json - 2>"$T/vmm.err" | grep -o '"exit_loop":{[^}]*}' | field ns) ;;
+	getppid) v=$("$B/sysloop" "$CALLS" | field getppid_ns) ;;
+	ioctl) v=$("$B/sysloop" "$CALLS" | field ioctl_ns) ;;
 	esac
 	[ "$mode" = bare ] || daemon_off
+	# a measurement that did not happen stops the bench: never a 0 in the table
+	if ! awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'; then
+		echo "bench: $what ($mode) measured nothing (got '${v}')" >&2
+		[ -s "$T/vmm.err" ] && sed 's/^/bench:   /' "$T/vmm.err" >&2
+		exit 1
+	fi
+	echo "$v"
 }
 
 echo "# privmem bench on $(uname -r), $(nproc) CPUs, $(date -u +%F)"
@@ -61,7 +74,15 @@ echo
 echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slower). Medians of $ROUNDS alternating rounds."
 echo
 echo "## ingest"
-"$B/ingest" 2
+"$B/ingest" 2 | tee "$T/ingest.json"
+if ! grep -q '"unaccounted":0,' "$T/ingest.json" || grep -q '"sent":0,' "$T/ingest.json"; then
+	echo "bench: ingest measured nothing, or left events unaccounted" >&2
+	exit 1
+fi
+if [ "$SMOKE" = 1 ]; then
+	echo "$((3 * 4 + 1)) passed, 0 failed"	# every measurement above happened (else we stopped)
+	exit 0
+fi
 
 # BENCH_HOST_ONLY=1 stops here (the capture overheads above)
 [ "${BENCH_HOST_ONLY:-0}" = 1 ] && exit 0

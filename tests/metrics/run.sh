@@ -131,6 +131,7 @@ q() { curl -s --max-time 5 "$API/api/v1/query" --data-urlencode "query=$1" | jq 
 # most 15 s on the clock; prints the last answer (the caller compares it)
 waitq() {
 	local v=none end=$(( $(now_ns) + 15000000000 ))
+	[ -n "$2" ] || { q "$1"; return; }	# no expected value: nothing to wait for (eq fails it)
 	while :; do
 		v=$(q "$1")
 		[ "$v" = "$2" ] && break

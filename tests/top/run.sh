@@ -79,8 +79,8 @@ waitfor "^ *$P10 testvmm" 3
 same "audit VM: DENY column" "$(screen | grep -E "^ *$P10 " | awk '{print $(NF-1)}')" "0/6"
 "$B/privmem" -s "$SOCK" vms --json >"$T/vms.json"
 wd=$(jv "$T/vms.json" '[.vms[].would_deny] | add')
-screen | grep -qE "denied/would 0/$wd" && ok "header: host denials 0/$wd, as privmem vms" || bad "header denials: $(screen | sed -n 2p)"
-keys / ; keys -l "$P10"; keys Enter; keys Enter
+[ -n "$wd" ] && screen | grep -qE "denied/would 0/$wd" && ok "header: host denials 0/$wd, as privmem vms" || bad "header denials: $(screen | sed -n 2p)"
+keys / ; keys -l -- "$P10"; keys Enter; keys Enter
 waitfor 'would-deny: max_request=6 rule 0=6' && ok "detail: would-deny by reason and rule" || echo "     detail: $(screen | tail -3)"
 screen | grep -qE 'would-deny to_shared gpa 0x[0-9a-f]+ 2M rule 0' && ok "detail: the latest would-denials listed" ||
 	bad "detail denial list: $(screen | tail -3)"
@@ -103,7 +103,7 @@ same "totals: denials (privmem vms)" "$(echo "$line" | awk '{print $11}')" "$wd"
 keys t
 
 # filter to the VM, open its detail pane
-keys / ; keys -l "$PID"; keys Enter
+keys / ; keys -l -- "$PID"; keys Enter
 waitfor "filter: $PID" 3 && ok "filter shown" || echo "     filter: $(screen | sed -n 5p)"
 [ "$(screen | grep -cE '^ *[0-9]+ ')" = 1 ] && ok "filter leaves one row" || bad "filter rows: $(screen | grep -cE '^ *[0-9]+ ')"
 keys Enter
@@ -227,7 +227,12 @@ stop_daemon || bad "privmemd exit status"
 timeout 30 "$B/privmemtop" --direct --once --json -d 4 >"$T/direct.json" 2>"$T/direct.err" &
 TPID=$!
 # loaded and attached: the BPF links show in its file descriptors
-attached() { grep -qs '^link_id:' /proc/"$TPID"/fdinfo/* 2>/dev/null; }
+# (TPID is timeout's; privmemtop is its child)
+attached() {
+	local c
+	c=$(pgrep -P "$TPID" | head -1)
+	[ -n "$c" ] && grep -qs '^link_id:' /proc/"$c"/fdinfo/* 2>/dev/null
+}
 wait_for 20 "privmemtop --direct to attach its BPF programs" attached
 "$B/testvmm" --seed 8 --requests 21 --faults 2 $TESTVMM_FAULTS --json "$T/gt8.json" >/dev/null 2>&1 && ok "testvmm under --direct" || bad "testvmm seed 8"
 wait "$TPID"; rc=$?
@@ -256,7 +261,7 @@ same "replay totals: to-private conversions" "$(echo "$line" | awk '{print $5}')
 same "replay totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(g9 .to_shared.conversions)"
 has_gmem "$T/gt9.json" "replay totals: memory-fault exits" &&
 	same "replay totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(g9 .requests.memory_fault)"
-keys / ; keys -l "$P9"; keys Enter
+keys / ; keys -l -- "$P9"; keys Enter
 keys Enter
 waitfor '^to-private ' 3
 same "replay detail: to-private attempts" "$(field '^to-private ' 3)" "$(g9 .to_private.attempts)"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The JSON shape scripts rely on (DESIGN.md "Interfaces to keep stable"). */
+/* The JSON shape scripts rely on (docs/design.md, "Invariants"). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
