@@ -38,6 +38,28 @@ wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
 vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
+# testvmm itself on this host: what it says it had, and --faults without a
+# guest_memfd (tests/vmm/README.md, "Hosts without guest_memfd")
+g1() { jv "$T/gt1.json" "$1"; }
+eq "testvmm: guest_memfd = (KVM_CAP_GUEST_MEMFD > 0)" "$(g1 .guest_memfd)" "$(g1 '.host_caps.guest_memfd > 0')"
+eq "testvmm: faults asked" "$(g1 .faults_asked)" 5
+eq "testvmm: 37 requests, one attribute call each" "$(g1 '[.requests.mailbox, .to_private.attempts + .to_shared.attempts] | join(" ")')" "37 37"
+eq "testvmm: every failed attribute call has its errno" "$(g1 '[.attr_errors[]] | add // 0')" \
+	"$(g1 '.to_private.attempts + .to_shared.attempts - .to_private.conversions - .to_shared.conversions')"
+if [ "$(g1 .guest_memfd)" = false ]; then
+	eq "no guest_memfd: no faults, no exit 39, no discard, no gmem" \
+		"$(g1 '[.requests.memory_fault, (.memory_faults | length), .exits["39"] // 0, .kvm_run_errors, .discards, .gmem.created] | join(" ")')" "0 0 0 0 0 0"
+	eq "no guest_memfd: guest memory is anonymous" "$(g1 .mem.shared_view)" anonymous
+	"$B/testvmm" --faults 1 --json "$T/nf.json" >/dev/null 2>"$T/nf.err"; rc=$?
+	[ $rc = 2 ] && [ "$(wc -l <"$T/nf.err")" = 1 ] && grep -q 'no guest_memfd' "$T/nf.err" && [ ! -e "$T/nf.json" ] &&
+		ok "no guest_memfd: --faults 1 is one line, exit 2, no JSON" || bad "--faults 1 without guest_memfd: rc=$rc $(cat "$T/nf.err")"
+	"$B/testvmm" --gmem-flags 3 --json "$T/nf.json" >/dev/null 2>"$T/nf.err"; rc=$?
+	[ $rc = 2 ] && [ "$(wc -l <"$T/nf.err")" = 1 ] && ok "no guest_memfd: --gmem-flags is one line, exit 2" ||
+		bad "--gmem-flags without guest_memfd: rc=$rc $(cat "$T/nf.err")"
+else
+	eq "guest_memfd: --faults-if-possible changes nothing" "$(g1 '[.requests.memory_fault, .exits["39"], (.memory_faults | length)] | join(" ")')" "5 5 5"
+fi
+
 # Successful conversions, which this host's KVM never makes (ENOTTY): pminject
 # plays a VMM whose KVM_SET_MEMORY_ATTRIBUTES calls succeed, through privmemd's
 # own maps; its books must equal what it injected, conversions, bytes and
