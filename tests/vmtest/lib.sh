@@ -5,7 +5,7 @@
 vt_pass() { echo "VMTEST: PASS $1"; }
 # (sh has no locals: the helpers' own names start with _, so callers' n, i... survive)
 vt_fail() { _fn=$1; shift; echo "VMTEST: FAIL $_fn: $(echo "$*" | tr '\n' ' ')"; }
-vt_skip() { n=$1; shift; echo "VMTEST: SKIP $n: $*"; }
+vt_skip() { _sn=$1; shift; echo "VMTEST: SKIP $_sn: $*"; }
 vt_info() { echo "VMTEST: INFO $*"; }
 # vt_check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
 vt_check() {
