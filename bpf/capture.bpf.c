@@ -289,11 +289,8 @@ static __always_inline int handle_exit(struct exit_info *x, bool read_run, struc
 			return 0;
 		source = PM_SRC_HYPERCALL;
 	} else if (x->reason == PM_KVM_EXIT_MEMORY_FAULT && x->err == -14 /* EFAULT */) {
-		if (read_run) {
-			x->mf_flags = BPF_CORE_READ(run, memory_fault.flags);
-			x->mf_gpa = BPF_CORE_READ(run, memory_fault.gpa);
-			x->mf_size = BPF_CORE_READ(run, memory_fault.size);
-		}
+		if (read_run && !kvm_run_memory_fault(run, &x->mf_flags, &x->mf_gpa, &x->mf_size))
+			return 0;
 		source = PM_SRC_FAULT;
 	} else {
 		return 0;

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <time.h>
 #include "util.h"
@@ -64,66 +63,6 @@ const char *pm_exit_reason_name(unsigned reason)
 	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
 		return names[reason];
 	return "OTHER";
-}
-
-int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len)
-{
-	char path[64], line[512];
-	FILE *f;
-	int ret = -ENOENT;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "0::", 3) == 0) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(buf, len, "%s", line + 3);
-			ret = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
-static uint64_t want_ino;
-static char *found_path;
-static size_t found_len, root_len;
-
-static int match_ino(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag != FTW_D || (uint64_t)st->st_ino != want_ino)
-		return 0;
-	snprintf(found_path, found_len, "%s", path[root_len] ? path + root_len : "/");
-	return 1;
-}
-
-/* cgroup v2 ids are the cgroup directory's inode number in cgroupfs. */
-int pm_cgroup_path_by_id(uint64_t id, char *buf, size_t len)
-{
-	char line[512], mnt[256] = "";
-	FILE *f = fopen("/proc/mounts", "re");
-
-	buf[0] = '\0';
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*s %255s cgroup2", mnt) == 1 && strstr(line, " cgroup2 "))
-			break;
-		else
-			mnt[0] = '\0';
-	fclose(f);
-	if (!mnt[0])
-		return -ENOENT;
-	want_ino = id;
-	found_path = buf;
-	found_len = len;
-	root_len = strlen(mnt);
-	return nftw(mnt, match_ino, 16, FTW_PHYS) == 1 ? 0 : -ENOENT;
 }
 
 void pm_fmt_bytes(char *buf, size_t len, uint64_t b)

@@ -18,7 +18,18 @@ void pm_fmt_bytes(char *buf, size_t len, uint64_t b);
 const char *pm_exit_reason_name(unsigned reason);
 /* Reads /proc/PID/cgroup's v2 path; "" when the process is gone. */
 int pm_cgroup_of_pid(uint32_t pid, char *buf, size_t len);
-/* Path of a cgroup v2 id, found by walking the cgroup2 mount. */
+/*
+ * Path of a cgroup v2 id (src/lib/cgroup.c): opened by its file handle, no
+ * walk; where the kernel cannot, a walk of at most PM_CGROUP_WALK_MAX
+ * directories. Answers, found or not, are cached (PM_CGROUP_CACHE ids).
+ */
+#define PM_CGROUP_WALK_MAX	20000
+#define PM_CGROUP_CACHE		256
 int pm_cgroup_path_by_id(uint64_t id, char *buf, size_t len);
+/* Lookups that found nothing, and walks cut at the bound (for tests and status). */
+struct pm_cgroup_stats {
+	uint64_t lookups, cached, by_handle, walks, walks_cut, not_found;
+};
+void pm_cgroup_stats(struct pm_cgroup_stats *out);
 
 #endif

@@ -2,6 +2,9 @@
 # shellcheck shell=sh
 # Helpers for guest tests (sourced by /init; tests source /vmtest/lib.sh).
 # Test names: no spaces; the reason may be anything on one line.
+# VMTEST_KREL, VMTEST_KVM (stock | swprot), VMTEST_TEST_TIMEOUT
+# shellcheck disable=SC1091
+[ -f /vmtest/env ] && . /vmtest/env
 vt_pass() { echo "VMTEST: PASS $1"; }
 # (sh has no locals: the helpers' own names start with _, so callers' n, i... survive)
 vt_fail() { _fn=$1; shift; echo "VMTEST: FAIL $_fn: $(echo "$*" | tr '\n' ' ')"; }
@@ -46,4 +49,12 @@ vt_eq() {
 	elif [ -z "$2" ]; then vt_fail "$1" "missing, want '$3'"
 	elif [ "$2" = "$3" ]; then vt_pass "$1"
 	else vt_fail "$1" "got '$2', want '$3'"; fi
+}
+# vt_needs_swprot NAME: a test that needs VM type 1 (KVM_SW_PROTECTED_VM)
+# ends here with one counted SKIP on a stock KVM (the matrix's kernels).
+vt_needs_swprot() {
+	if [ "${VMTEST_KVM:-}" = stock ]; then
+		vt_skip "$1" "stock KVM of ${VMTEST_KREL:-this kernel}: no KVM_SW_PROTECTED_VM (VM type 1)"
+		exit 0
+	fi
 }

@@ -11,6 +11,17 @@
 #   boot       qemu-system-x86_64 (TCG, -cpu max) runs the guest tests
 # Output: one line per result, timings, then exactly "N passed, N failed".
 # Exit: 0 all passed, 1 a test failed or the guest never reported, 2 setup error.
+#
+# Kernels: by default the newest suitable kernel with a rebuilt KVM (above).
+# PRIVMEM_VMTEST_KERNELS (or make's KERNELS=) names several, each booted in
+# turn with the same binaries, results prefixed "[name]", one tally for all:
+#   default            the above (newest, KVM rebuilt with SW_PROTECTED_VM)
+#   bookworm, trixie, trixie-backports, sid, ...
+#                      the kernel that suite's linux-image-amd64 points at,
+#                      its own KVM modules unmodified ("stock")
+#   backports          the newest kernel of any *-backports suite, stock
+#   stock:RELEASE      that release, stock;  RELEASE  that release, rebuilt
+# `make vmtest-matrix` = KERNELS="bookworm trixie backports".
 # See tests/vmtest/README.md for the environment variables and how to add
 # guest tests and binaries.
 set -uo pipefail
@@ -22,7 +33,7 @@ cd "$ROOT" || exit 2
 
 CACHE=${PRIVMEM_VMTEST_CACHE:-/var/cache/privmem-vmtest}
 FLAVOUR=${PRIVMEM_VMTEST_FLAVOUR:-amd64}
-SUITES=${PRIVMEM_VMTEST_SUITES:-bookworm-backports trixie trixie-backports sid}
+SUITES=${PRIVMEM_VMTEST_SUITES:-bookworm bookworm-backports trixie trixie-backports sid}
 PIN_KERNEL=${PRIVMEM_VMTEST_KERNEL:-}
 OFFLINE=${PRIVMEM_VMTEST_OFFLINE:-0}
 BOOT_TIMEOUT=${PRIVMEM_VMTEST_TIMEOUT:-900}
@@ -41,7 +52,23 @@ VERBOSE=${PRIVMEM_VMTEST_VERBOSE:-0}
 # oopses ("int3" in __schedule): 3 of 3 runs creating 300 VMs died within
 # seconds under multi, 0 under single (boot+tests ~12 s instead of ~9 s).
 TCG_THREAD=${PRIVMEM_VMTEST_TCG_THREAD:-single}
-KEEP_KERNELS=${PRIVMEM_VMTEST_KEEP_KERNELS:-2}
+# 0: keep every kernel (a matrix run needs several; disk is cheaper than a refetch)
+KEEP_KERNELS=${PRIVMEM_VMTEST_KEEP_KERNELS:-0}
+KERNELS=${PRIVMEM_VMTEST_KERNELS:-${KERNELS:-}}
+# Internal: the one kernel of a matrix this invocation runs, and that the
+# matrix driver already refreshed the apt lists.
+SELECT=${PRIVMEM_VMTEST_SELECT:-}
+APT_FRESH=${PRIVMEM_VMTEST_APT_FRESH:-0}
+# 1: fetch (and build) the kernel(s), do not boot: needs no kernel lock
+FETCH_ONLY=${PRIVMEM_VMTEST_FETCH_ONLY:-0}
+STOCK=0 STOCK_SUITE=""
+case $SELECT in
+""|default) ;;
+backports) STOCK=1 STOCK_SUITE='[a-z]+-backports' PIN_KERNEL="";;
+stock:*) STOCK=1 PIN_KERNEL=${SELECT#stock:};;
+[a-z]*) STOCK=1 STOCK_SUITE=$SELECT PIN_KERNEL="";;
+*) PIN_KERNEL=$SELECT;;
+esac
 ALLOW_UNVERIFIED=${PRIVMEM_VMTEST_ALLOW_UNVERIFIED:-0}
 JOBS=$(nproc 2>/dev/null || echo 2)
 # Bump when the module build recipe changes: forces a rebuild of cached modules.
@@ -286,8 +313,50 @@ resolve_kernel() {	# $1 = X
 	KREL=$X KPKGVER=$hv SRCMM=$mm
 }
 
+# Stock: the kernel's own packages only (no headers, no source: nothing is
+# rebuilt). Sets KREL, KPKGVER, LAYOUT, PKGS like resolve_kernel.
+resolve_stock() {	# $1 = X
+	local X=$1 iv deps v b pkgs
+	WHY=""
+	iv=$(pkg_ver "linux-image-$X")
+	[ -n "$iv" ] || { WHY="no linux-image-$X"; return 1; }
+	deps=$(pkg_field "linux-image-$X" "$iv" Depends)
+	if [[ "$deps" == *"linux-binary-$X "* || "$deps" == *"linux-binary-$X" ]]; then
+		LAYOUT=split pkgs=""
+		for b in binary base modules; do
+			v=$(pkg_ver "linux-$b-$X")
+			[ -n "$v" ] || { WHY="no linux-$b-$X"; return 1; }
+			pkgs="$pkgs linux-$b-$X=$v"
+		done
+	else
+		LAYOUT=image pkgs=" linux-image-$X=$iv"
+	fi
+	PKGS=${pkgs# }
+	KREL=$X KPKGVER=$iv SRCMM=""
+}
+
+# The kernel a suite's (or, for a regex, the newest such suite's)
+# linux-image-FLAVOUR meta package depends on.
+pick_stock_suite() {
+	local mv dep
+	mv=$(apt-cache madison "linux-image-$FLAVOUR" 2>/dev/null |
+		awk -F'|' -v s="$STOCK_SUITE" '{ gsub(/ /, "", $2) } $3 ~ (" " s "/") { print $2 }' | sort -V | tail -n1)
+	[ -n "$mv" ] || die "no linux-image-$FLAVOUR in suite '$STOCK_SUITE' at $MIRROR (suites: $SUITES)"
+	dep=$(pkg_field "linux-image-$FLAVOUR" "$mv" Depends | grep -oE "linux-image-[0-9][^ ,]*-$FLAVOUR" | head -n1)
+	[ -n "$dep" ] || die "linux-image-$FLAVOUR=$mv names no kernel"
+	resolve_stock "${dep#linux-image-}" || die "stock ${dep#linux-image-} (suite '$STOCK_SUITE') not usable: $WHY"
+}
+
 pick_kernel() {
 	local list X
+	if [ "$STOCK" = 1 ]; then
+		if [ -n "$PIN_KERNEL" ]; then
+			resolve_stock "$PIN_KERNEL" || die "stock:$PIN_KERNEL not usable: $WHY"
+		else
+			pick_stock_suite
+		fi
+		return
+	fi
 	if [ -n "$PIN_KERNEL" ]; then
 		resolve_kernel "$PIN_KERNEL" || die "PRIVMEM_VMTEST_KERNEL=$PIN_KERNEL not usable: $WHY"
 		return
@@ -351,6 +420,7 @@ fetch_kernel() {
 # ---------------------------------------------------------------- build ----
 build_modules() {
 	local key="$PKGS|$BUILD_RECIPE" src hdr tarball
+	[ "$STOCK" = 1 ] && return 0	# the distribution's KVM, unmodified
 	if stamp_ok "$K/.stamp-build" "$key" && [ -f "$K/out/kvm.ko" ] && [ -f "$K/out/kvm-amd.ko" ]; then
 		return 0
 	fi
@@ -405,9 +475,9 @@ build_modules() {
 # Module names in load order (dependencies first), from modinfo depends.
 MODORDER=""
 mod_file() {	# name -> file (rebuilt kvm/kvm_amd override the package's)
-	case "$1" in
-	kvm) echo "$K/out/kvm.ko";;
-	kvm_amd) echo "$K/out/kvm-amd.ko";;
+	case "$STOCK$1" in
+	0kvm) echo "$K/out/kvm.ko";;
+	0kvm_amd) echo "$K/out/kvm-amd.ko";;
 	*) awk -v n="${1//-/_}" '$1 == n { print $2; exit }' "$K/modindex";;
 	esac
 }
@@ -513,6 +583,8 @@ build_initramfs() {
 	{
 		echo "VMTEST_KREL='$KREL'"
 		echo "VMTEST_TEST_TIMEOUT='$TEST_TIMEOUT'"
+		# stock: the distribution's KVM (no VM type 1); swprot: rebuilt
+		if [ "$STOCK" = 1 ]; then echo "VMTEST_KVM=stock"; else echo "VMTEST_KVM=swprot"; fi
 	} > "$IR/vmtest/env"
 	(cd "$IR" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$RUN/initrd.gz.tmp") ||
 		die "cannot pack the initramfs"
@@ -564,45 +636,104 @@ boot_and_report() {
 	[ $fail = 0 ]
 }
 
+# --------------------------------------------------------------- matrix ----
+# Each kernel in its own invocation of this script (same binaries, same
+# cache), its lines prefixed "[name]" so that no inner tally reads as ours,
+# then a line per kernel and one tally over all of them.
+run_matrix() {
+	local sel out krel p f sk tp=0 tf=0 rc=0 summary=""
+	out=$(mktemp -d)
+	if [ "$OFFLINE" != 1 ]; then
+		exec 9> "$CACHE/.lock"
+		flock -w 1800 9 || die "another vmtest holds $CACHE/.lock for over 30 min"
+		apt_refresh
+		flock -u 9; exec 9>&-
+	fi
+	for sel in $KERNELS; do
+		PRIVMEM_VMTEST_SELECT=$sel PRIVMEM_VMTEST_APT_FRESH=1 PRIVMEM_VMTEST_KERNELS= KERNELS= \
+			"${BASH_SOURCE[0]}" 2>&1 | tee "$out/$sel.log" | sed -u "s/^/[$sel] /"
+		krel=$(sed -n 's/^vmtest: kernel \([^ ]*\) .*/\1/p' "$out/$sel.log" | head -n1)
+		p=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p' "$out/$sel.log" | tail -n1)
+		f=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p' "$out/$sel.log" | tail -n1)
+		sk=$(grep -c '^SKIP ' "$out/$sel.log")
+		if [ -z "$p" ]; then
+			# setup error: no tally of its own; one failure for the kernel
+			echo "FAIL [$sel] vmtest: $(grep -m1 '^vmtest: error:' "$out/$sel.log" || tail -n1 "$out/$sel.log")"
+			p=0 f=1
+		fi
+		tp=$((tp + p)) tf=$((tf + f))
+		summary="$summary
+vmtest: matrix: $sel ${krel:-?}: $p passed, $f failed, $sk skipped"
+	done
+	rm -rf "$out"
+	echo "${summary#?}"
+	echo "$tp passed, $tf failed"
+	[ "$tf" = 0 ] || rc=1
+	exit $rc
+}
+
 # ----------------------------------------------------------------- main ----
+[ -z "$SELECT" ] && [ -n "$KERNELS" ] && run_matrix
 t=$(now)
+# The kernel's cache dir: rebuilt KVMs and stock ones of the same release apart.
+kdir() { if [ "$STOCK" = 1 ]; then echo "$CACHE/k/stock-$1"; else echo "$CACHE/k/$1"; fi; }
+LAST=$CACHE/last-kernel
+[ -n "$SELECT" ] && [ "$SELECT" != default ] && LAST=$CACHE/last-${SELECT//[^a-zA-Z0-9.+_-]/_}
 exec 9> "$CACHE/.lock"
 flock -w 1800 9 || die "another vmtest holds $CACHE/.lock for over 30 min"
 if [ "$OFFLINE" = 1 ]; then
-	[ -f "$CACHE/last-kernel" ] || die "PRIVMEM_VMTEST_OFFLINE=1 but no kernel was fetched before"
-	# shellcheck disable=SC1091
-	. "$CACHE/last-kernel"
+	[ -f "$LAST" ] || die "PRIVMEM_VMTEST_OFFLINE=1 but no kernel was fetched before ($LAST)"
+	# shellcheck disable=SC1090
+	. "$LAST"
 	export APT_CONFIG=$APT/apt.conf
 	say "offline: reusing $KREL"
-elif [ -n "$PIN_KERNEL" ] && [ -f "$CACHE/k/$PIN_KERNEL/.stamp-unpack" ] && [ -f "$CACHE/k/$PIN_KERNEL/pkgs" ]; then
-	KREL=$PIN_KERNEL; PKGS=$(cat "$CACHE/k/$KREL/pkgs")
+elif [ -n "$PIN_KERNEL" ] && [ -f "$(kdir "$PIN_KERNEL")/.stamp-unpack" ] && [ -f "$(kdir "$PIN_KERNEL")/pkgs" ]; then
+	KREL=$PIN_KERNEL; PKGS=$(cat "$(kdir "$KREL")/pkgs")
 	SRCMM=$(echo "${KREL%%[-+]*}" | cut -d. -f1,2)
-	KPKGVER=$(echo "$PKGS" | tr ' ' '\n' | sed -n "s/^linux-headers-$KREL=//p")
+	KPKGVER=$(echo "$PKGS" | tr ' ' '\n' | sed -n "s/^linux-\(headers\|image\|binary\)-$KREL=//p" | head -n1)
 	export APT_CONFIG=$APT/apt.conf
 else
-	apt_refresh
+	if [ "$APT_FRESH" = 1 ] && [ -f "$APT/apt.conf" ]; then
+		export APT_CONFIG=$APT/apt.conf	# the matrix driver just refreshed the lists
+		MIRROR=${PRIVMEM_VMTEST_MIRROR:-$(host_mirror)}
+	else
+		apt_refresh
+	fi
 	pick_kernel
 fi
-K=$CACHE/k/$KREL
+K=$(kdir "$KREL")
 mkdir -p "$K"
 printf '%s\n' "$PKGS" > "$K/pkgs"
-printf 'KREL=%q\nPKGS=%q\nSRCMM=%q\nKPKGVER=%q\n' "$KREL" "$PKGS" "$SRCMM" "$KPKGVER" > "$CACHE/last-kernel"
+printf 'KREL=%q\nPKGS=%q\nSRCMM=%q\nKPKGVER=%q\n' "$KREL" "$PKGS" "$SRCMM" "$KPKGVER" > "$LAST"
 touch "$K/.last-used"
-say "kernel $KREL (package version $KPKGVER${LAYOUT:+, $LAYOUT layout})"
-ver_ge "${KREL%%[-+]*}" "$MIN_PREFERRED" ||
-	say "WARNING: $KREL < $MIN_PREFERRED: no kvm_vm_set_mem_attributes tracepoint${PIN_KERNEL:+ (pinned)}"
+if [ "$STOCK" = 1 ]; then
+	say "kernel $KREL (package version $KPKGVER${LAYOUT:+, $LAYOUT layout}, stock KVM)"
+else
+	say "kernel $KREL (package version $KPKGVER${LAYOUT:+, $LAYOUT layout}, KVM rebuilt with SW_PROTECTED_VM)"
+	ver_ge "${KREL%%[-+]*}" "$MIN_PREFERRED" ||
+		say "WARNING: $KREL < $MIN_PREFERRED: no kvm_vm_set_mem_attributes tracepoint${PIN_KERNEL:+ (pinned)}"
+fi
 fetch_kernel
 T_FETCH=$(now); T_FETCH_S=$(secs "$t" "$T_FETCH")
 
 build_modules
 T_BUILD=$(now); T_BUILD_S=$(secs "$T_FETCH" "$T_BUILD")
 
-# Keep the $KEEP_KERNELS most recently used kernels, drop the rest.
-ls -1dt "$CACHE"/k/*/.last-used 2>/dev/null | tail -n +$((KEEP_KERNELS + 1)) | while read -r f; do
-	say "pruning $(basename "$(dirname "$f")") from the cache"
-	rm -rf "$(dirname "$f")"
-done
+# PRIVMEM_VMTEST_KEEP_KERNELS=N > 0: keep the N most recently used kernels
+# and drop the rest. Never by default: other runs (a matrix, other users of
+# the cache) need theirs.
+if [ "$KEEP_KERNELS" -gt 0 ] 2>/dev/null; then
+	ls -1dt "$CACHE"/k/*/.last-used 2>/dev/null | tail -n +$((KEEP_KERNELS + 1)) | while read -r f; do
+		say "pruning $(basename "$(dirname "$f")") from the cache"
+		rm -rf "$(dirname "$f")"
+	done
+fi
 flock -u 9; exec 9>&-
+if [ "$FETCH_ONLY" = 1 ]; then
+	say "fetched $KREL into $K (fetch ${T_FETCH_S}s, module build ${T_BUILD_S}s); not booting"
+	echo "0 passed, 0 failed"
+	exit 0
+fi
 
 # Per-run directory (concurrent runs share the cache, not their initramfs).
 mkdir -p "$CACHE/runs"

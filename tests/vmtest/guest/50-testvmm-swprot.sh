@@ -3,6 +3,7 @@
 # MAP_GPA_RANGE hypercall exits, real private-memory faults, real
 # conversions; its own ground truth must add up (tests/vmm/README.md).
 . /vmtest/lib.sh
+vt_needs_swprot testvmm_swprot
 T=/tmp/swp
 mkdir -p $T
 command -v testvmm >/dev/null || { vt_skip testvmm_swprot "no testvmm in the guest (make static)"; exit 0; }

@@ -4,6 +4,7 @@
 # EPERM for every to_shared attempt larger than 1 MiB, and testvmm's ground
 # truth must say what each mode did about it (tests/vmm/README.md).
 . /vmtest/lib.sh
+vt_needs_swprot swprot_deny
 T=/tmp/swd
 S=/run/swd.sock
 mkdir -p $T

@@ -6,6 +6,7 @@
 # down and is adopted when it comes back. Limits to private, max_shared,
 # and rules matched by cgroup and by pid, each live.
 . /vmtest/lib.sh
+vt_needs_swprot enforce
 S=/run/pm.sock
 T=/tmp/enf
 mkdir -p $T

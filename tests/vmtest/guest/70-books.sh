@@ -4,6 +4,7 @@
 # discards, a resume per request, the kernel's own kvm_vm_set_mem_attributes
 # count; two guests at once; a guest killed mid-run.
 . /vmtest/lib.sh
+vt_needs_swprot books
 S=/run/pm.sock
 T=/tmp/books
 mkdir -p $T
