@@ -70,7 +70,7 @@ record() {
 }
 
 size() { stat -c %s "$1" 2>/dev/null || echo 0; }
-pm_events() { "$B/privmem" replay "$1" --json 2>/dev/null | grep -o '"events":[0-9]*' | head -1 | cut -d: -f2; }
+pm_events() { "$B/privmem" replay "$1" --json 2>/dev/null | jq -r '.events // empty'; }
 tc_events() { trace-cmd report -i "$1" 2>/dev/null | grep -cE '^ *[^ ].* \[[0-9]+\] +[0-9.]+: '; }
 perf_events() { perf script -i "$1" 2>/dev/null | wc -l; }
 
@@ -97,7 +97,7 @@ row "perf record (perf.data)" pf
 echo
 printf '| reader, one core (%s req run) | events | CPU s for the run | events per CPU-second | privmem events/s ratio | privmem run-time ratio |\n|---|---|---|---|---|---|\n' "$LARGE"
 pm=$(taskset -c 0 "$B/replaybench" "$T/$LARGE.pmtrace" 1.5)
-pm_rate=$(echo "$pm" | grep -o '"replay_events_per_s":[0-9]*' | cut -d: -f2)
+pm_rate=$(echo "$pm" | jq -r '.replay_events_per_s // empty')
 pm_s=$(awk -v e="${ev[pm.$LARGE]}" -v r="$pm_rate" 'BEGIN { printf "%.4f", e / r }')
 printf '| privmem replay | %s | %s | %s | 1 | 1 |\n' "${ev[pm.$LARGE]}" "$pm_s" "$pm_rate"
 if [ $have_tc = 1 ]; then
@@ -114,7 +114,7 @@ fi
 syn=$(taskset -c 0 "$B/replaybench" "$T/synth.pmtrace" 3)
 echo
 echo "privmem replay, 10 M synthetic testvmm-shaped events ($(size "$T/synth.pmtrace") bytes), one core: $syn"
-awk -v r="$(echo "$syn" | grep -o '"replay_events_per_s":[0-9]*' | cut -d: -f2)" 'BEGIN {
+awk -v r="$(echo "$syn" | jq -r '.replay_events_per_s // empty')" 'BEGIN {
 	printf "goal >= 5000000 events/s: %s (%.1f M/s)\n", (r >= 5000000 ? "met" : "MISSED"), r / 1e6 }'
 echo "events/s ratio: privmem replay's events per CPU-second over the other reader's, each on its own file of the"
 echo "same run; run-time ratio: the other reader's CPU time for the whole run over privmem's."

@@ -77,7 +77,8 @@ fi
 "$B/privmem" -s "$SOCK" status >"$T/status.txt"; rc=$?
 [ $rc = 0 ] && grep -qE '^kvm_userspace_exit +live' "$T/status.txt" && ok "status: exit hook live" || bad "status: $(cat "$T/status.txt")"
 grep -q 'taxes every syscall' "$T/status.txt" && ok "status: syscall tax reported" || bad "status: syscall tax not shown"
-"$B/privmem" -s "$SOCK" status --json | grep -q '"kvm_userspace_exit":{"state":"live"' && ok "status --json" || bad "status --json"
+"$B/privmem" -s "$SOCK" status --json >"$T/status.json"
+eq "status --json: kvm_userspace_exit" "$(jv "$T/status.json" '.hooks.kvm_userspace_exit.state')" live
 "$B/privmem" -s "$SOCK" v >/dev/null && ok "prefix command 'v'" || bad "prefix command"
 
 # refusals: one line, the documented exit codes

@@ -6,13 +6,14 @@
 # shellcheck disable=SC1091
 [ -f /vmtest/env ] && . /vmtest/env
 vt_pass() { echo "VMTEST: PASS $1"; }
-vt_fail() { n=$1; shift; echo "VMTEST: FAIL $n: $(echo "$*" | tr '\n' ' ')"; }
-vt_skip() { n=$1; shift; echo "VMTEST: SKIP $n: $*"; }
+# (sh has no locals: the helpers' own names start with _, so callers' n, i... survive)
+vt_fail() { _fn=$1; shift; echo "VMTEST: FAIL $_fn: $(echo "$*" | tr '\n' ' ')"; }
+vt_skip() { _sn=$1; shift; echo "VMTEST: SKIP $_sn: $*"; }
 vt_info() { echo "VMTEST: INFO $*"; }
 # vt_check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
 vt_check() {
-	n=$1; shift
-	if o=$("$@" 2>&1); then vt_pass "$n"; else vt_fail "$n" "$* -> $(echo "$o" | tail -n 3)"; fi
+	_cn=$1; shift
+	if _co=$("$@" 2>&1); then vt_pass "$_cn"; else vt_fail "$_cn" "$* -> $(echo "$_co" | tail -n 3)"; fi
 }
 # True if the running kernel is at least MAJOR.MINOR ($1 $2).
 vt_kernel_ge() {

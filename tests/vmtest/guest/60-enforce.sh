@@ -171,20 +171,21 @@ vms:
 Y
 start $T/maxsh.yaml || exit 1
 vmrun maxsh --swprot --requests 60 --size 2097152 --dir shared --start-delay-ms 300
-guest=$(gt maxsh gmem.created_bytes); setup=$(gt maxsh setup_attr_bytes); n=$(gt maxsh to_shared.attempts)
-if [ -n "$guest" ] && [ -n "$setup" ] && [ -n "$n" ]; then
+# (not n: vt_fail and vmrun use that name)
+guest=$(gt maxsh gmem.created_bytes); setup=$(gt maxsh setup_attr_bytes); natt=$(gt maxsh to_shared.attempts)
+if [ -n "$guest" ] && [ -n "$setup" ] && [ -n "$natt" ]; then
 	# the model: shared starts at 0 (no INIT_SHARED), the setup's private
 	# conversions take it below, each allowed 2 MiB adds; none above 25%
-	want=$(awk -v g="$guest" -v s="$setup" -v n="$n" 'BEGIN {
+	want=$(awk -v g="$guest" -v s="$setup" -v n="$natt" 'BEGIN {
 		cap = int(g / 1000) * 250 + int((g % 1000) * 250 / 1000); d = -s; den = 0	# decide.h pm_permille_of
 		for (i = 0; i < n; i++) { sh = d > 0 ? d : 0; if (sh + 2097152 > cap) den++; else d += 2097152 }
 		print den }')
-	vt_info "max_shared: guest $guest, setup $setup, $n attempts: $want over 25%"
+	vt_info "max_shared: guest $guest, setup $setup, $natt attempts: $want over 25%"
 	[ "$want" -gt 0 ] && vt_pass maxsh_policy_bites || vt_fail maxsh_policy_bites "60 x 2 MiB never reach 25% of $guest"
 	eq maxsh_vmm_eperm "$(gterr maxsh EPERM)" "$want"
 	eq maxsh_denied "$(pm maxsh denied)" "$want"
 	eq maxsh_by_shared_ceiling "$(pm maxsh denials.denied.by_reason.shared_ceiling)" "$want"
-	eq maxsh_conversions "$(pm maxsh to_shared.conversions)" "$((n - want))"
+	eq maxsh_conversions "$(pm maxsh to_shared.conversions)" "$((natt - want))"
 else
 	vt_fail maxsh_truth "no ground truth: $(cat $T/maxsh.err)"
 fi
