@@ -185,8 +185,7 @@ manlint:
 	@echo "$(words $(wildcard man/*.[0-9])) passed, 0 failed"
 .PHONY: policy metricstest tracetest tracektest policyktest toptest
 policy: $(O)/privmem $(O)/decide_bpf
-	@./tests/unit/policy_cli.sh
-	@$(O)/decide_bpf
+	@rc=0; ./tests/unit/policy_cli.sh || rc=1; $(O)/decide_bpf || rc=1; exit $$rc
 metricstest: all
 	./tests/metrics/run.sh
 tracetest: $(O)/asan/test_trace $(O)/asan/privmem-trace $(TRACE_TOOLS)
