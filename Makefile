@@ -102,11 +102,11 @@ $(O)/testvmm: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem/kvm_abi.
 	$(CC) $(CFLAGS) -Itests/vmm $(filter %.c,$^) -o $@
 
 # Static binaries for the QEMU test bed's initramfs (tests/vmtest): the same
-# objects, linked -static; only metrics.c differs (no libmicrohttpd there).
-$(O)/static/daemon/metrics.o: src/daemon/metrics.c $(HDRS) | $(O)
+# objects, linked -static; only metrics_http.c differs (no libmicrohttpd there).
+$(O)/static/daemon/metrics_http.o: src/daemon/metrics_http.c $(HDRS) | $(O)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DPM_NO_HTTP -c $< -o $@
-STATIC_PRIVMEMD_OBJS := $(filter-out $(O)/daemon/metrics.o,$(PRIVMEMD_OBJS)) $(O)/static/daemon/metrics.o
+STATIC_PRIVMEMD_OBJS := $(filter-out $(O)/daemon/metrics_http.o,$(PRIVMEMD_OBJS)) $(O)/static/daemon/metrics_http.o
 static: $(O)/static/privmemd $(O)/static/privmem $(O)/static/testvmm $(O)/static/gtcompare $(O)/static/jpath
 $(O)/static/privmemd: $(STATIC_PRIVMEMD_OBJS) $(LIB)
 	$(CC) $(CFLAGS) -static $^ -o $@ $(LDLIBS_LIB)
@@ -115,12 +115,12 @@ $(O)/static/privmem: $(PRIVMEM_OBJS) $(LIB)
 $(O)/static/testvmm: $(TESTVMM_SRCS) $(wildcard tests/vmm/*.h) include/privmem/kvm_abi.h | $(O)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -Itests/vmm $(filter %.c,$^) -o $@
-$(O)/static/gtcompare $(O)/static/jpath: $(O)/static/%: tests/kernel/%.c tests/kernel/ktest.h | $(O)
+$(O)/static/gtcompare $(O)/static/jpath: $(O)/static/%: tests/kernel/%.c tests/kernel/ktest.h $(LIB) | $(O)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -static $< -o $@ $(LDLIBS_JSON)
+	$(CC) $(CFLAGS) -static $< $(LIB) -o $@ $(LDLIBS_JSON)
 
-# ASan+UBSan variants (tests/trace): the library and the CLI's trace
-# commands built from the same source lists with sanitizers.
+# ASan+UBSan variants (tests/trace): the library and the CLI built from
+# the same source lists with sanitizers.
 ASAN_LIB_OBJS := $(call objs,$(O)/asan,$(LIB_SRCS))
 $(O)/asan/%.o: src/%.c $(HDRS) $(SKELS) | $(O)
 	@mkdir -p $(dir $@)
@@ -130,14 +130,14 @@ $(O)/asan/libprivmem.a: $(ASAN_LIB_OBJS)
 	ar rcs $@ $^
 $(O)/asan/test_trace: tests/unit/test_trace.c tests/trace/synth.h $(O)/asan/libprivmem.a
 	$(CC) $(CFLAGS) $(ASAN_CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
-$(O)/asan/privmem-trace: tests/trace/asan_cli.c $(O)/asan/cli/cmd_trace.o $(O)/asan/libprivmem.a
-	$(CC) $(CFLAGS) $(ASAN_CFLAGS) -Isrc/cli $(filter %.c %.o %.a,$^) -o $@ $(LDLIBS_LIB)
+$(O)/asan/privmem: $(call objs,$(O)/asan,$(PRIVMEM_SRCS)) $(O)/asan/libprivmem.a
+	$(CC) $(CFLAGS) $(ASAN_CFLAGS) $^ -o $@ $(PRIVMEM_LIBS)
 
 # ------------------------------------------------------------- tests
 $(O)/test_%: tests/unit/test_%.c $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
-$(O)/test_metrics: tests/unit/test_metrics.c $(O)/daemon/metrics.o $(LIB)
-	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_HTTP) $(LDLIBS_CMOCKA)
+$(O)/test_metrics: tests/unit/test_metrics.c $(O)/daemon/metrics_render.o $(LIB)
+	$(CC) $(CFLAGS) -Isrc/daemon $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
 $(O)/test_top_model: tests/unit/test_top_model.c $(O)/top/top_model.o $(LIB)
 	$(CC) $(CFLAGS) -Isrc/top $^ -o $@ $(LDLIBS_LIB) $(LDLIBS_CMOCKA)
 $(O)/test_trace: tests/unit/test_trace.c tests/trace/synth.h $(LIB)
@@ -146,8 +146,8 @@ $(O)/decide_bpf: tests/unit/decide_bpf.c $(O)/decide.skel.h include/privmem/deci
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_BPF)
 $(O)/bpf_inject_test: tests/kernel/bpf_inject_test.c $(O)/capture.skel.h $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
-$(O)/gtcompare $(O)/jpath: $(O)/%: tests/kernel/%.c tests/kernel/ktest.h | $(O)
-	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_JSON)
+$(O)/gtcompare $(O)/jpath: $(O)/%: tests/kernel/%.c tests/kernel/ktest.h $(LIB) | $(O)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS_JSON)
 $(O)/sockjunk: tests/kernel/sockjunk.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
 $(O)/tracegen: tests/trace/tracegen.c tests/trace/synth.h $(LIB)
@@ -185,11 +185,10 @@ manlint:
 	@echo "$(words $(wildcard man/*.[0-9])) passed, 0 failed"
 .PHONY: policy metricstest tracetest tracektest policyktest toptest
 policy: $(O)/privmem $(O)/decide_bpf
-	@./tests/unit/policy_cli.sh
-	@$(O)/decide_bpf
+	@rc=0; ./tests/unit/policy_cli.sh || rc=1; $(O)/decide_bpf || rc=1; exit $$rc
 metricstest: all
 	./tests/metrics/run.sh
-tracetest: $(O)/asan/test_trace $(O)/asan/privmem-trace $(TRACE_TOOLS)
+tracetest: $(O)/asan/test_trace $(O)/asan/privmem $(TRACE_TOOLS)
 	./tests/trace/run.sh
 tracektest: all $(TRACE_TOOLS) $(O)/gtcompare
 	./tests/trace/ktest.sh

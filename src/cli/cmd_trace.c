@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,37 +19,18 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "cli.h"
 #include "session.h"
-#include "cmd_trace.h"
 #include "export.h"
 #include "recorder.h"
 #include "replay.h"
 #include "whatif.h"
 #include "policy.h"
 #include "util.h"
+#include "vmjson.h"
 #include "vmstate.h"
 
 #define MAX_FILES 4096
-
-/* Errors are JSON in JSON mode so scripts always parse what they get. */
-void pm_cli_err(const char *fmt, ...)
-{
-	char buf[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (pm_cli_json()) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "error", json_object_new_string(buf));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "privmem: %s\n", buf);
-	}
-}
 
 /* Warnings always go to stderr, one line each, so JSON on stdout stays valid. */
 static void t_warn(void *ctx, const char *file, const char *msg)
@@ -245,28 +225,13 @@ static int resolve_window(struct read_args *a)
 
 /* ---------------------------------------------------------------- replay */
 
+/* The row `privmem vms` prints for a live VM. */
 static void print_vm_line(const struct pm_vm *vm)
 {
-	char guest[16], tp[16], ts[16], nb[16];
-	uint64_t g = vm->guest_bytes;
-	const struct pm_dir_stats *p = &vm->dir[PM_TO_PRIVATE], *s = &vm->dir[PM_TO_SHARED];
-	bool errs = false;
+	json_object *o = pm_json_vm(vm);
 
-	pm_fmt_bytes(guest, sizeof(guest), g);
-	pm_fmt_bytes(tp, sizeof(tp), p->bytes);
-	pm_fmt_bytes(ts, sizeof(ts), s->bytes);
-	printf("%016" PRIx64 " %7u %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
-	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
-	       vm->id, vm->pid, vm->comm, vm->destroyed ? "destroyed" : "running", guest,
-	       g ? 100.0 * pm_vm_shared_bytes(vm) / g : 0.0, p->conversions, p->attempts, tp, s->conversions,
-	       s->attempts, ts, vm->req_hypercall, vm->req_fault, vm->discards, (uint64_t)vm->k.lost);
-	for (int i = 1; i < PM_ERRNO_SLOTS; i++) {
-		if (!vm->attr_errno[i])
-			continue;
-		printf("%s %s=%" PRIu64, errs ? "" : "  errors:", pm_errno_name(i, nb, sizeof(nb)), vm->attr_errno[i]);
-		errs = true;
-	}
-	putchar('\n');
+	pm_cli_vms_row(o);
+	json_object_put(o);
 }
 
 /* Buckets merged so a VM's timeline takes at most ~60 lines. */
@@ -329,9 +294,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 	printf("events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "  chunks %" PRIu64 "%s\n\n", r->st.events,
 	       r->st.lost, r->st.lost ? " (EVENTS WERE LOST)" : "", r->st.bad_events, r->stats.chunks,
 	       r->skipped ? "  (SOME OF THE TRACE COULD NOT BE READ)" : "");
-	printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
-	       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
-	       "DISCARDS", "LOST");
+	pm_cli_vms_header();
 	pm_vms_each(&all, vm)
 		if (pm_replay_vm_match(vm, a->vm) && !(r->window && vm->destroyed && vm->destroyed_ns < r->from_ns))
 			print_vm_line(vm);
@@ -470,13 +433,13 @@ int pm_cmd_replay(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (pm_cli_json()) {
+	if (pm_cli.json) {
 		json_object *o = pm_replay_json(&r, a.vm);
 
 		if (pol)
 			json_object_object_add(o, "what_if", pm_whatif_json(&wi, &r, a.vm));
 
-		puts(json_object_to_json_string_ext(o, pm_cli_pretty() ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+		pm_cli_print_json(o);
 		json_object_put(o);
 	} else {
 		print_replay_plain(&r, &a);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "cli.h"
 #include "policy.h"
 
 static const char policy_usage[] =
@@ -14,42 +15,29 @@ static const char policy_usage[] =
 	"  Validates a policy (FILE - is stdin) and prints it normalised.\n"
 	"  Exit status: 0 valid, 1 FILE unreadable, 2 invalid or usage.\n";
 
-static void cmd_err(bool json, const char *msg)
-{
-	if (json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "error", json_object_new_string(msg));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "%s\n", msg);
-	}
-}
-
-static int policy_check(int argc, char **argv, bool json, bool pretty)
+static int policy_check(int argc, char **argv)
 {
 	struct pm_policy *p;
 	char err[512];
 	int rc;
 
 	if (argc != 1) {
-		cmd_err(json, argc ? "privmem: policy check takes one FILE" : "privmem: policy check needs a FILE");
-		if (!json)
+		pm_cli_err(argc ? "policy check takes one FILE" : "policy check needs a FILE");
+		if (!pm_cli.json)
 			fputs(policy_usage, stderr);
 		return 2;
 	}
 	rc = pm_policy_load(argv[0], &p, err, sizeof(err));
 	if (rc) {
-		cmd_err(json, err);
+		pm_cli_err_at(err);
 		return rc == -EINVAL ? 2 : 1;
 	}
 	for (unsigned i = 0; i < p->nwarnings; i++)
 		fprintf(stderr, "%s\n", p->warnings[i]);
-	if (json) {
+	if (pm_cli.json) {
 		json_object *o = pm_policy_to_json(p);
 
-		puts(json_object_to_json_string_ext(o, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) |
+		puts(json_object_to_json_string_ext(o, (pm_cli.pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
@@ -59,11 +47,11 @@ static int policy_check(int argc, char **argv, bool json, bool pretty)
 	return 0;
 }
 
-int pm_policy_cmd(int argc, char **argv, bool json, bool pretty)
+int pm_cmd_policy(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
-		int (*fn)(int argc, char **argv, bool json, bool pretty);
+		int (*fn)(int argc, char **argv);
 	} sub[] = {
 		{ "check", policy_check },
 	};
@@ -78,18 +66,15 @@ int pm_policy_cmd(int argc, char **argv, bool json, bool pretty)
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		if (len && !strncmp(sub[i].name, argv[0], len)) {
 			if (hit >= 0) {
-				cmd_err(json, "privmem: policy: ambiguous subcommand");
+				pm_cli_err("policy: ambiguous subcommand");
 				return 2;
 			}
 			hit = (int)i;
 		}
 	}
 	if (hit < 0) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "privmem: unknown policy subcommand '%s' (try: privmem policy help)", argv[0]);
-		cmd_err(json, msg);
+		pm_cli_err("unknown policy subcommand '%s' (try: privmem policy help)", argv[0]);
 		return 2;
 	}
-	return sub[hit].fn(argc - 1, argv + 1, json, pretty);
+	return sub[hit].fn(argc - 1, argv + 1);
 }

@@ -12,16 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "util.h"
+#include "cli.h"
+#include "jsonutil.h"
 #include "sockapi.h"
-#include "cmd_trace.h"
-#include "policy.h"
-
-static struct {
-	bool json;
-	bool pretty;
-	const char *sock;
-} env = { .sock = PM_DEFAULT_SOCKET };
 
 static const char usage[] =
 	"Usage: privmem [-j|--json] [-p|--pretty] [-s SOCKET] COMMAND\n"
@@ -39,10 +32,10 @@ static json_object *ask(const char *cmd)
 {
 	char *reply = NULL;
 	json_object *o;
-	int err = pm_sock_request(env.sock, cmd, &reply);
+	int err = pm_sock_request(pm_cli.sock, cmd, &reply);
 
 	if (err) {
-		pm_cli_err("cannot reach privmemd at %s: %s%s", env.sock, strerror(-err),
+		pm_cli_err("cannot reach privmemd at %s: %s%s", pm_cli.sock, strerror(-err),
 		      err == -ENOENT || err == -ECONNREFUSED ? " (is privmemd running?)" : "");
 		return NULL;
 	}
@@ -53,45 +46,32 @@ static json_object *ask(const char *cmd)
 	return o;
 }
 
-static uint64_t u64_at(json_object *o, const char *path)
+/* The reply to cmd, a request that takes no arguments; NULL with *rc the exit status. */
+static json_object *query(const char *cmd, int argc, int *rc)
 {
-	char key[64];
-	const char *dot;
-	json_object *v = o;
+	json_object *o;
 
-	while (v && path) {
-		dot = strchr(path, '.');
-		snprintf(key, sizeof(key), "%.*s", dot ? (int)(dot - path) : (int)strlen(path), path);
-		if (!json_object_object_get_ex(v, key, &v))
-			return 0;
-		path = dot ? dot + 1 : NULL;
+	if (argc) {
+		pm_cli_err("%s takes no arguments", cmd);
+		*rc = 2;
+		return NULL;
 	}
-	return v ? json_object_get_uint64(v) : 0;
-}
-
-static const char *str_at(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
-}
-
-static void print_json(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, env.pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN));
+	o = ask(cmd);
+	*rc = o ? 0 : 1;
+	return o;
 }
 
 static void print_hooks_plain(json_object *hooks)
 {
 	printf("%-26s %-12s %-8s %s\n", "HOOK", "STATE", "HITS", "NOTE");
 	json_object_object_foreach(hooks, name, h) {
-		const char *reason = str_at(h, "reason");
+		const char *reason = pm_json_str(h, "reason");
 		json_object *tax;
 		bool taxes = json_object_object_get_ex(h, "taxes_all_processes", &tax) && json_object_get_boolean(tax);
 
-		printf("%-26s %-12s %-8" PRIu64 " %s%s%s\n", name, str_at(h, "state"), u64_at(h, "hits"),
-		       str_at(h, "covers"), *reason ? "; " : "", *reason ? reason : "");
-		if (taxes && strcmp(str_at(h, "state"), "live") == 0)
+		printf("%-26s %-12s %-8" PRIu64 " %s%s%s\n", name, pm_json_str(h, "state"), pm_json_u64(h, "hits", 0),
+		       pm_json_str(h, "covers"), *reason ? "; " : "", *reason ? reason : "");
+		if (taxes && strcmp(pm_json_str(h, "state"), "live") == 0)
 			printf("%-26s %-12s %-8s taxes every syscall of every process (use --no-syscall-hooks)\n", "", "", "");
 	}
 }
@@ -103,18 +83,18 @@ static void print_policy_plain(json_object *status)
 
 	if (!json_object_object_get_ex(status, "policy", &p))
 		return;
-	if (!*str_at(p, "file")) {
+	if (!*pm_json_str(p, "file")) {
 		printf("policy: none\n\n");
 		return;
 	}
 	enforcing = json_object_object_get_ex(p, "enforcing", &v) && json_object_get_boolean(v);
-	printf("policy: %s, mode %s, %" PRIu64 " rules, %s\n", str_at(p, "file"), str_at(p, "mode"),
-	       u64_at(p, "rules"),
+	printf("policy: %s, mode %s, %" PRIu64 " rules, %s\n", pm_json_str(p, "file"), pm_json_str(p, "mode"),
+	       pm_json_u64(p, "rules", 0),
 	       enforcing ? "enforcing (BPF LSM)"
-	       : strcmp(str_at(p, "mode"), "enforce") == 0 ? "ENFORCEMENT UNAVAILABLE: denials only reported"
+	       : strcmp(pm_json_str(p, "mode"), "enforce") == 0 ? "ENFORCEMENT UNAVAILABLE: denials only reported"
 	       : "not enforcing");
-	if (*str_at(p, "last_error"))
-		printf("policy: last reload failed, running policy kept: %s\n", str_at(p, "last_error"));
+	if (*pm_json_str(p, "last_error"))
+		printf("policy: last reload failed, running policy kept: %s\n", pm_json_str(p, "last_error"));
 	putchar('\n');
 }
 
@@ -125,21 +105,17 @@ static int do_reload(int argc, char **argv)
 	int rc = 0;
 
 	(void)argv;
-	if (argc) {
-		pm_cli_err("reload takes no arguments");
-		return 2;
-	}
-	o = ask("reload");
+	o = query("reload", argc, &rc);
 	if (!o)
-		return 1;
-	if (*str_at(o, "error")) {
-		if (env.json)
-			print_json(o);
+		return rc;
+	if (*pm_json_str(o, "error")) {
+		if (pm_cli.json)
+			pm_cli_print_json(o);
 		else
-			fprintf(stderr, "privmem: reload refused, running policy kept: %s\n", str_at(o, "error"));
+			fprintf(stderr, "privmem: reload refused, running policy kept: %s\n", pm_json_str(o, "error"));
 		rc = 1;
-	} else if (env.json) {
-		print_json(o);
+	} else if (pm_cli.json) {
+		pm_cli_print_json(o);
 	} else {
 		printf("policy reloaded\n");
 	}
@@ -147,101 +123,59 @@ static int do_reload(int argc, char **argv)
 	return rc;
 }
 
-static int do_status(int argc, char **argv)
+static void print_status_plain(json_object *o)
 {
-	json_object *o, *hooks;
+	json_object *hooks;
 
-	(void)argv;
-	if (argc) {
-		pm_cli_err("status takes no arguments");
-		return 2;
-	}
-	o = ask("status");
+	printf("privmemd %s on %s, up %.1fs\n", pm_json_str(o, "version"), pm_json_str(o, "kernel"),
+	       pm_json_u64(o, "uptime_ns", 0) / 1e9);
+	printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
+	       pm_json_u64(o, "vms", 0), pm_json_u64(o, "events", 0), pm_json_u64(o, "lost", 0),
+	       pm_json_u64(o, "lost", 0) ? " (EVENTS WERE LOST)" : "", pm_json_u64(o, "bad_events", 0));
+	print_policy_plain(o);
+	if (json_object_object_get_ex(o, "hooks", &hooks))
+		print_hooks_plain(hooks);
+}
+
+static void print_vms_plain(json_object *o)
+{
+	json_object *arr;
+
+	if (!json_object_object_get_ex(o, "vms", &arr))
+		return;
+	pm_cli_vms_header();
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		pm_cli_vms_row(json_object_array_get_idx(arr, i));
+	if (pm_json_u64(o, "lost", 0))
+		printf("WARNING: %" PRIu64 " events were lost; counts above are incomplete\n", pm_json_u64(o, "lost", 0));
+}
+
+/* A request without arguments whose reply is shown as it came (-j) or as plain prints it. */
+static int show(const char *cmd, int argc, void (*plain)(json_object *o))
+{
+	int rc;
+	json_object *o = query(cmd, argc, &rc);
+
 	if (!o)
-		return 1;
-	if (env.json) {
-		print_json(o);
-	} else {
-		printf("privmemd %s on %s, up %.1fs\n", str_at(o, "version"), str_at(o, "kernel"),
-		       u64_at(o, "uptime_ns") / 1e9);
-		printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
-		       u64_at(o, "vms"), u64_at(o, "events"), u64_at(o, "lost"),
-		       u64_at(o, "lost") ? " (EVENTS WERE LOST)" : "", u64_at(o, "bad_events"));
-		print_policy_plain(o);
-		if (json_object_object_get_ex(o, "hooks", &hooks))
-			print_hooks_plain(hooks);
-	}
+		return rc;
+	if (pm_cli.json)
+		pm_cli_print_json(o);
+	else
+		plain(o);
 	json_object_put(o);
 	return 0;
 }
 
-static void print_vm_plain(json_object *vm)
+static int do_status(int argc, char **argv)
 {
-	char guest[16], tp[16], ts[16];
-	uint64_t g = u64_at(vm, "guest_bytes");
-	json_object *errs;
-
-	pm_fmt_bytes(guest, sizeof(guest), g);
-	pm_fmt_bytes(tp, sizeof(tp), u64_at(vm, "to_private.bytes"));
-	pm_fmt_bytes(ts, sizeof(ts), u64_at(vm, "to_shared.bytes"));
-	printf("%-16s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
-	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
-	       str_at(vm, "id"), u64_at(vm, "pid"), str_at(vm, "comm"), str_at(vm, "state"), guest,
-	       g ? 100.0 * u64_at(vm, "shared_bytes") / g : 0.0,
-	       u64_at(vm, "to_private.conversions"), u64_at(vm, "to_private.attempts"), tp,
-	       u64_at(vm, "to_shared.conversions"), u64_at(vm, "to_shared.attempts"), ts,
-	       u64_at(vm, "requests.hypercall"), u64_at(vm, "requests.memory_fault"),
-	       u64_at(vm, "discards"), u64_at(vm, "lost"));
-	if (json_object_object_get_ex(vm, "attr_errors", &errs) && json_object_object_length(errs)) {
-		printf("  errors:");
-		json_object_object_foreach(errs, name, n)
-			printf(" %s=%" PRIu64, name, json_object_get_uint64(n));
-	}
-	putchar('\n');
+	(void)argv;
+	return show("status", argc, print_status_plain);
 }
 
 static int do_vms(int argc, char **argv)
 {
-	json_object *o, *arr;
-
 	(void)argv;
-	if (argc) {
-		pm_cli_err("vms takes no arguments");
-		return 2;
-	}
-	o = ask("vms");
-	if (!o)
-		return 1;
-	if (env.json) {
-		print_json(o);
-	} else if (json_object_object_get_ex(o, "vms", &arr)) {
-		printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
-		       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
-		       "DISCARDS", "LOST");
-		for (size_t i = 0; i < json_object_array_length(arr); i++)
-			print_vm_plain(json_object_array_get_idx(arr, i));
-		if (u64_at(o, "lost"))
-			printf("WARNING: %" PRIu64 " events were lost; counts above are incomplete\n", u64_at(o, "lost"));
-	}
-	json_object_put(o);
-	return 0;
-}
-
-/* policy: the language and its checks live in policy.c and policy_cmd.c */
-static int do_policy(int argc, char **argv)
-{
-	return pm_policy_cmd(argc, argv, env.json, env.pretty);
-}
-
-/* record, replay, export: cmd_trace.c, which reads the global flags here */
-bool pm_cli_json(void)
-{
-	return env.json;
-}
-
-bool pm_cli_pretty(void)
-{
-	return env.pretty;
+	return show("vms", argc, print_vms_plain);
 }
 
 static const struct cmd {
@@ -253,7 +187,7 @@ static const struct cmd {
 	{ "record", pm_cmd_record },
 	{ "replay", pm_cmd_replay },
 	{ "export", pm_cmd_export },
-	{ "policy", do_policy },
+	{ "policy", pm_cmd_policy },
 	{ "reload", do_reload },
 	{ 0 },
 };
@@ -293,9 +227,9 @@ int main(int argc, char **argv)
 	/* '+': options stop at the command, whose own flags follow it */
 	while ((c = getopt_long(argc, argv, "+jps:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': env.json = true; break;
-		case 'p': env.json = env.pretty = true; break;
-		case 's': env.sock = optarg; break;
+		case 'j': pm_cli.json = true; break;
+		case 'p': pm_cli.json = pm_cli.pretty = true; break;
+		case 's': pm_cli.sock = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -309,7 +243,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--") == 0)
 			break;	/* record -- CMD: the command's own flags */
 		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
-			env.json = true;
+			pm_cli.json = true;
 			memmove(&argv[i], &argv[i + 1], (argc - i) * sizeof(*argv));
 			argc--;
 			i--;

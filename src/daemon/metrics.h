@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Prometheus /metrics for privmemd.  The renderer is pure (state in, text
- * out) so unit tests check it; the HTTP side is libmicrohttpd run from the
- * daemon's own single-threaded loop, so rendering reads the books without
- * locks.
+ * Prometheus /metrics for privmemd.  The renderer (metrics_render.c) is
+ * pure, state in and text out, so unit tests check it; the server
+ * (metrics_http.c) is libmicrohttpd run from the daemon's own
+ * single-threaded loop, so rendering reads the books without locks.
  */
 #ifndef PRIVMEM_METRICS_H
 #define PRIVMEM_METRICS_H

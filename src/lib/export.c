@@ -13,15 +13,15 @@
 #include "trace.h"
 #include "util.h"
 #include "vmstate.h"
+#include "vmtab.h"
 
 struct xvm {
-	uint64_t id;
 	int pid;		/* the JSON process id: 1, 2, ... in first-seen order */
 	bool selected;
+	struct pm_vmtab tids;	/* tid -> struct xtid */
 };
 
 struct xtid {
-	uint64_t vm;
 	uint32_t tid;
 	bool named_vcpu;	/* its thread_name says "vCPU n" */
 	bool pending, decided;
@@ -36,73 +36,9 @@ struct xp {
 	bool first;
 	uint64_t t0, last_ts;
 	struct pm_state st;
-	struct xvm *vms;
-	size_t vcap, vn;
-	struct xtid *tids;
-	size_t tcap, tn;
+	struct pm_vmtab vms;	/* VM id -> struct xvm */
 	int next_pid;
 };
-
-static size_t mix(uint64_t k, size_t cap)
-{
-	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 29) & (cap - 1);
-}
-
-static struct xvm *vm_slot(struct xvm *t, size_t cap, uint64_t id)
-{
-	size_t i = mix(id, cap);
-
-	while (t[i].id && t[i].id != id)
-		i = (i + 1) & (cap - 1);
-	return &t[i];
-}
-
-static struct xtid *tid_slot(struct xtid *t, size_t cap, uint64_t vm, uint32_t tid)
-{
-	size_t i = mix(vm ^ ((uint64_t)tid << 20 | tid), cap);
-
-	while (t[i].vm && !(t[i].vm == vm && t[i].tid == tid))
-		i = (i + 1) & (cap - 1);
-	return &t[i];
-}
-
-static bool grow_vms(struct xp *x)
-{
-	size_t cap = x->vcap ? x->vcap * 2 : 64;
-	struct xvm *n;
-
-	if ((x->vn + 1) * 2 <= x->vcap)
-		return true;
-	n = calloc(cap, sizeof(*n));
-	if (!n)
-		return false;
-	for (size_t i = 0; i < x->vcap; i++)
-		if (x->vms[i].id)
-			*vm_slot(n, cap, x->vms[i].id) = x->vms[i];
-	free(x->vms);
-	x->vms = n;
-	x->vcap = cap;
-	return true;
-}
-
-static bool grow_tids(struct xp *x)
-{
-	size_t cap = x->tcap ? x->tcap * 2 : 256;
-	struct xtid *n;
-
-	if ((x->tn + 1) * 2 <= x->tcap)
-		return true;
-	n = calloc(cap, sizeof(*n));
-	if (!n)
-		return false;
-	for (size_t i = 0; i < x->tcap; i++)
-		if (x->tids[i].vm)
-			*tid_slot(n, cap, x->tids[i].vm, x->tids[i].tid) = x->tids[i];
-	free(x->tids);
-	x->tids = n;
-	x->tcap = cap;
-	return true;
-}
 
 static void jstr(FILE *f, const char *s)
 {
@@ -152,16 +88,13 @@ static void size_name(char *buf, size_t len, uint64_t b)
 
 static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 {
-	struct xvm *v;
+	bool added;
+	struct xvm *v = pm_vmtab_get(&x->vms, e->vm, &added);
 	char id[24], name[96];
 
-	if (!grow_vms(x))
-		return NULL;
-	v = vm_slot(x->vms, x->vcap, e->vm);
-	if (v->id)
+	if (!v || !added)
 		return v;
-	v->id = e->vm;
-	x->vn++;
+	pm_vmtab_init(&v->tids, sizeof(struct xtid));
 	snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)e->vm);
 	v->selected = !x->o->vm_prefix || !strncasecmp(id, x->o->vm_prefix, strlen(x->o->vm_prefix));
 	if (!v->selected)
@@ -178,20 +111,14 @@ static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 	return v;
 }
 
-static struct xtid *tid_of(struct xp *x, const struct xvm *v, const struct pm_event *e)
+static struct xtid *tid_of(struct xp *x, struct xvm *v, const struct pm_event *e)
 {
-	struct xtid *t;
 	bool fresh, rename;
+	struct xtid *t = pm_vmtab_get(&v->tids, e->tid, &fresh);
 
-	if (!grow_tids(x))
+	if (!t)
 		return NULL;
-	t = tid_slot(x->tids, x->tcap, e->vm, e->tid);
-	fresh = !t->vm;
-	if (fresh) {
-		t->vm = e->vm;
-		t->tid = e->tid;
-		x->tn++;
-	}
+	t->tid = e->tid;
 	rename = e->vcpu >= 0 && !t->named_vcpu;
 	if (!fresh && !rename)
 		return t;
@@ -254,11 +181,14 @@ static void slice(struct xp *x, const struct xvm *v, struct xtid *t, uint64_t en
 	t->pending = false;
 }
 
-static void close_vm(struct xp *x, const struct xvm *v, uint64_t vm, uint64_t end)
+/* Requests still pending end as unresolved slices. */
+static void close_vm(struct xp *x, const struct xvm *v, uint64_t end)
 {
-	for (size_t i = 0; i < x->tcap; i++)
-		if (x->tids[i].vm == vm && x->tids[i].pending)
-			slice(x, v, &x->tids[i], end, true);
+	struct xtid *t;
+
+	for (size_t i = 0; (t = pm_vmtab_next(&v->tids, &i, NULL));)
+		if (t->pending)
+			slice(x, v, t, end, true);
 }
 
 static void on_event(void *ctx, const struct pm_event *e)
@@ -316,7 +246,7 @@ static void on_event(void *ctx, const struct pm_event *e)
 		instant(x, v, e, "vm_create", 'p');
 		break;
 	case PM_EV_VM_DESTROY:
-		close_vm(x, v, e->vm, e->ts);
+		close_vm(x, v, e->ts);
 		instant(x, v, e, "vm_destroy", 'p');
 		break;
 	case PM_EV_HOST_TOUCH:
@@ -354,6 +284,7 @@ int pm_export_chrome(FILE *out, const char *const *paths, unsigned n, const stru
 {
 	static const struct pm_trace_ops ops = { .event = on_event, .warn = on_warn, .want_chunk = want_chunk };
 	struct xp x = { .out = out, .o = o, .first = true };
+	struct xvm *v;
 	struct pm_replay wall;	/* for its wall-clock formatting only */
 	uint64_t lo = 0, hi = 0;
 	int64_t off = 0;
@@ -365,6 +296,7 @@ int pm_export_chrome(FILE *out, const char *const *paths, unsigned n, const stru
 		return err;
 	x.t0 = o->from_ns > lo ? o->from_ns : lo;
 	pm_state_init(&x.st);
+	pm_vmtab_init(&x.vms, sizeof(struct xvm));
 	pm_replay_init(&wall);
 	wall.info.wall_offset_ns = off;
 	pm_replay_wall(&wall, x.t0, w0, sizeof(w0));
@@ -392,19 +324,15 @@ int pm_export_chrome(FILE *out, const char *const *paths, unsigned n, const stru
 		}
 		skipped |= err;
 	}
-	for (size_t i = 0; i < x.tcap; i++) {
-		if (x.tids[i].vm && x.tids[i].pending) {
-			struct xvm *v = vm_slot(x.vms, x.vcap, x.tids[i].vm);
-
-			slice(&x, v, &x.tids[i], x.last_ts, true);
-		}
-	}
+	for (size_t i = 0; (v = pm_vmtab_next(&x.vms, &i, NULL));)
+		close_vm(&x, v, x.last_ts);
 	err = skipped;
 out:
 	fputs("\n]}\n", out);
 	pm_state_free(&x.st);
 	pm_replay_free(&wall);
-	free(x.vms);
-	free(x.tids);
+	for (size_t i = 0; (v = pm_vmtab_next(&x.vms, &i, NULL));)
+		pm_vmtab_free(&v->tids);
+	pm_vmtab_free(&x.vms);
 	return err;
 }

@@ -76,7 +76,4 @@ int pm_policy_parse_percent(const char *s, uint32_t *permille, const char **why)
 
 const char *pm_mode_name(uint32_t mode);
 
-/* `privmem policy SUBCOMMAND ...` (policy_cmd.c); returns the exit status. */
-int pm_policy_cmd(int argc, char **argv, bool json, bool pretty);
-
 #endif

@@ -11,15 +11,11 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "recorder.h"
+#include "vmtab.h"
 #include "util.h"
 
 /* Sync period: with the callers' 50 ms loops a chunk is never older than 1 s. */
 #define SYNC_NS (PM_TRACE_FLUSH_NS - 100000000ull)
-
-struct kseen {
-	uint64_t vm;
-	uint32_t crc;
-};
 
 struct pm_rec {
 	char *dir, *path;
@@ -35,45 +31,19 @@ struct pm_rec {
 	bool lost_written;
 	uint64_t last_hits[PM_TRACE_MAX_HOOKS];
 	bool hits_written;
-	struct kseen *ks;		/* last kstats written per VM, open addressing */
-	size_t kcap, kn;
+	struct pm_vmtab kcrc;		/* VM id -> CRC of the last kstats written */
 	uint64_t bytes_closed, events;
 	int err;
 };
 
-static struct kseen *ks_slot(struct kseen *tab, size_t cap, uint64_t vm)
+static uint32_t *kcrc_get(struct pm_rec *r, uint64_t vm)
 {
-	size_t i = (size_t)((vm * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+	bool added;
+	uint32_t *crc = pm_vmtab_get(&r->kcrc, vm, &added);
 
-	while (tab[i].vm && tab[i].vm != vm)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
-static struct kseen *ks_get(struct pm_rec *r, uint64_t vm)
-{
-	struct kseen *k;
-
-	if ((r->kn + 1) * 2 > r->kcap) {
-		size_t cap = r->kcap ? r->kcap * 2 : 256;
-		struct kseen *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return NULL;
-		for (size_t i = 0; i < r->kcap; i++)
-			if (r->ks[i].vm)
-				*ks_slot(n, cap, r->ks[i].vm) = r->ks[i];
-		free(r->ks);
-		r->ks = n;
-		r->kcap = cap;
-	}
-	k = ks_slot(r->ks, r->kcap, vm);
-	if (!k->vm) {
-		k->vm = vm;
-		k->crc = crc32(0, Z_NULL, 0);	/* never written: equals nothing real */
-		r->kn++;
-	}
-	return k;
+	if (crc && added)
+		*crc = crc32(0, Z_NULL, 0);	/* never written: equals nothing real */
+	return crc;
 }
 
 static bool is_ours(const char *name)
@@ -158,9 +128,7 @@ static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, siz
 	if (r->dir)
 		prune(r);
 	/* a file must stand alone: who the live VMs are, then (next sync) their aggregates */
-	if (r->ks)
-		memset(r->ks, 0, r->kcap * sizeof(*r->ks));
-	r->kn = 0;
+	pm_vmtab_clear(&r->kcrc);
 	r->lost_written = r->hits_written = false;
 	if (st) {
 		struct pm_vms all = pm_state_vms(st);
@@ -184,6 +152,7 @@ int pm_rec_open(struct pm_rec **out, const struct pm_rec_opts *o, char *msg, siz
 		snprintf(msg, len, "out of memory");
 		return -ENOMEM;
 	}
+	pm_vmtab_init(&r->kcrc, sizeof(uint32_t));
 	r->dir = o->dir ? strdup(o->dir) : NULL;
 	r->path = o->path ? strdup(o->path) : NULL;
 	r->max_bytes = o->max_bytes ? o->max_bytes : PM_REC_DEFAULT_BYTES;
@@ -246,16 +215,16 @@ void pm_rec_policy(struct pm_rec *r, const char *text)
 static void put_kstats(struct pm_rec *r, const struct pm_vm *vm, uint64_t now, bool force)
 {
 	uint32_t crc = crc32(0, (const void *)&vm->k, sizeof(vm->k));
-	struct kseen *k = ks_get(r, vm->id);
+	uint32_t *k = kcrc_get(r, vm->id);
 	static const struct pm_vm_kstats zero;
 
-	if (k && k->crc == crc && !force)
+	if (k && *k == crc && !force)
 		return;
-	if (!force && (!k || k->crc == crc32(0, Z_NULL, 0)) && !memcmp(&vm->k, &zero, sizeof(zero)))
+	if (!force && (!k || *k == crc32(0, Z_NULL, 0)) && !memcmp(&vm->k, &zero, sizeof(zero)))
 		return;	/* nothing yet: replay starts from zeros too */
 	pm_tw_kstats(r->w, vm->id, now, &vm->k);
 	if (k)
-		k->crc = crc;
+		*k = crc;
 }
 
 void pm_rec_vm_kstats(struct pm_rec *r, const struct pm_vm *vm)
@@ -350,7 +319,7 @@ int pm_rec_close(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src 
 		err = err ? err : e2;
 	}
 	pm_trace_info_free(&r->info);
-	free(r->ks);
+	pm_vmtab_free(&r->kcrc);
 	free(r->dir);
 	free(r->path);
 	free(r);

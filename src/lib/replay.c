@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 #include "replay.h"
+#include "util.h"
+#include "jsonutil.h"
 #include "vmjson.h"
 
 void pm_replay_init(struct pm_replay *r)
@@ -13,68 +15,42 @@ void pm_replay_init(struct pm_replay *r)
 	memset(r, 0, sizeof(*r));
 	pm_state_init(&r->st);
 	pm_state_init(&r->base);
+	pm_vmtab_init(&r->tl, sizeof(struct pm_tl));
 	r->to_ns = UINT64_MAX;
 }
 
 void pm_replay_free(struct pm_replay *r)
 {
+	struct pm_tl *t;
+
 	pm_state_free(&r->st);
 	pm_state_free(&r->base);
 	pm_trace_info_free(&r->info);
-	for (size_t i = 0; i < r->tl_cap; i++)
-		free(r->tl[i].b);
-	free(r->tl);
+	for (size_t i = 0; (t = pm_vmtab_next(&r->tl, &i, NULL));)
+		free(t->b);
+	pm_vmtab_free(&r->tl);
 	memset(r, 0, sizeof(*r));
 }
 
 /* ---------------------------------------------------------------- timeline */
 
-static struct pm_tl *tl_slot(struct pm_tl *tab, size_t cap, uint64_t vm)
-{
-	size_t i = (size_t)((vm * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-
-	while (tab[i].vm && tab[i].vm != vm)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
 static struct pm_tl *tl_get(struct pm_replay *r, uint64_t vm)
 {
-	struct pm_tl *t;
+	struct pm_tl *t = pm_vmtab_get(&r->tl, vm, NULL);
 
-	if ((r->tl_n + 1) * 2 > r->tl_cap) {
-		size_t cap = r->tl_cap ? r->tl_cap * 2 : 64;
-		struct pm_tl *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return NULL;
-		for (size_t i = 0; i < r->tl_cap; i++)
-			if (r->tl[i].vm)
-				*tl_slot(n, cap, r->tl[i].vm) = r->tl[i];
-		free(r->tl);
-		r->tl = n;
-		r->tl_cap = cap;
-	}
-	t = tl_slot(r->tl, r->tl_cap, vm);
-	if (!t->vm) {
+	if (t)
 		t->vm = vm;
-		r->tl_n++;
-	}
 	return t;
 }
 
 const struct pm_tl *pm_replay_timeline(const struct pm_replay *r, uint64_t vm)
 {
-	const struct pm_tl *t;
-
-	if (!r->tl_cap || !vm)
-		return NULL;
-	t = tl_slot(r->tl, r->tl_cap, vm);
-	return t->vm ? t : NULL;
+	return vm ? pm_vmtab_find(&r->tl, vm) : NULL;
 }
 
 static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 {
+	struct pm_tl_bucket *n;
 	size_t i = t->n;
 
 	/* records come in nearly time order: look back a little, else insert */
@@ -82,15 +58,10 @@ static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 		i--;
 	if (i > 0 && t->b[i - 1].sec == sec)
 		return &t->b[i - 1];
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct pm_tl_bucket *n = realloc(t->b, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		t->b = n;
-		t->cap = cap;
-	}
+	n = pm_grow(t->b, t->n, &t->cap, sizeof(*n), 16);
+	if (!n)
+		return NULL;
+	t->b = n;
 	memmove(&t->b[i + 1], &t->b[i], (t->n - i) * sizeof(*t->b));
 	memset(&t->b[i], 0, sizeof(*t->b));
 	t->b[i].sec = sec;
@@ -458,11 +429,6 @@ bool pm_replay_vm_match(const struct pm_vm *vm, const char *prefix)
 	return strncasecmp(id, prefix, strlen(prefix)) == 0;
 }
 
-static void add_u64(json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_uint64(v));
-}
-
 static bool listed(const struct pm_replay *r, const struct pm_vm *vm, const char *prefix)
 {
 	/* a window lists the VMs alive in it */
@@ -476,7 +442,7 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	char wall[40], id[24];
 
-	add_u64(o, "bucket_ns", 1000000000ull);
+	pm_json_add_u64(o, "bucket_ns", 1000000000ull);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pm_tl *t = pm_replay_timeline(r, vms[i]->id);
 		json_object *v = json_object_new_object(), *b = json_object_new_array();
@@ -489,20 +455,20 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 
 			uint64_t mono = x->sec * 1000000000ull - (uint64_t)r->info.wall_offset_ns;
 
-			add_u64(e, "ts", mono);
+			pm_json_add_u64(e, "ts", mono);
 			pm_replay_wall(r, mono, wall, sizeof(wall));
 			json_object_object_add(e, "wall", json_object_new_string(wall));
-			add_u64(e, "events", x->events);
-			add_u64(e, "requests", x->requests);
-			add_u64(e, "attempts", x->attempts);
-			add_u64(e, "conversions", x->conversions);
-			add_u64(e, "errors", x->errors);
-			add_u64(e, "to_private_bytes", x->to_private_bytes);
-			add_u64(e, "to_shared_bytes", x->to_shared_bytes);
-			add_u64(e, "discards", x->discards);
-			add_u64(e, "discard_bytes", x->discard_bytes);
-			add_u64(e, "denied", x->denied);
-			add_u64(e, "would_deny", x->would_deny);
+			pm_json_add_u64(e, "events", x->events);
+			pm_json_add_u64(e, "requests", x->requests);
+			pm_json_add_u64(e, "attempts", x->attempts);
+			pm_json_add_u64(e, "conversions", x->conversions);
+			pm_json_add_u64(e, "errors", x->errors);
+			pm_json_add_u64(e, "to_private_bytes", x->to_private_bytes);
+			pm_json_add_u64(e, "to_shared_bytes", x->to_shared_bytes);
+			pm_json_add_u64(e, "discards", x->discards);
+			pm_json_add_u64(e, "discard_bytes", x->discard_bytes);
+			pm_json_add_u64(e, "denied", x->denied);
+			pm_json_add_u64(e, "would_deny", x->would_deny);
 			json_object_array_add(b, e);
 		}
 		json_object_object_add(v, "buckets", b);
@@ -523,22 +489,22 @@ static json_object *json_trace(const struct pm_replay *r)
 	json_object_object_add(o, "writer", json_object_new_string(r->info.writer));
 	json_object_object_add(o, "policy", json_object_new_string(r->info.policy ? r->info.policy : ""));
 	json_object_object_add(o, "wall_offset_ns", json_object_new_int64(r->info.wall_offset_ns));
-	add_u64(o, "first_ts", r->first_ts);
-	add_u64(o, "last_ts", r->last_ts);
+	pm_json_add_u64(o, "first_ts", r->first_ts);
+	pm_json_add_u64(o, "last_ts", r->last_ts);
 	pm_replay_wall(r, r->first_ts, wall, sizeof(wall));
 	json_object_object_add(o, "first_wall", json_object_new_string(r->first_ts ? wall : ""));
 	pm_replay_wall(r, r->last_ts, wall, sizeof(wall));
 	json_object_object_add(o, "last_wall", json_object_new_string(r->last_ts ? wall : ""));
 	if (r->window) {
-		add_u64(o, "from_ts", r->from_ns);
-		add_u64(o, "to_ts", r->to_ns);
+		pm_json_add_u64(o, "from_ts", r->from_ns);
+		pm_json_add_u64(o, "to_ts", r->to_ns);
 	}
-	add_u64(o, "chunks", r->stats.chunks);
-	add_u64(o, "records", r->stats.records);
-	add_u64(o, "bad_chunks", r->stats.bad_chunks);
+	pm_json_add_u64(o, "chunks", r->stats.chunks);
+	pm_json_add_u64(o, "records", r->stats.records);
+	pm_json_add_u64(o, "bad_chunks", r->stats.bad_chunks);
 	json_object_object_add(o, "truncated", json_object_new_boolean(r->stats.truncated != 0));
-	add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
-	add_u64(o, "unknown_records", r->stats.unknown_records);
+	pm_json_add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
+	pm_json_add_u64(o, "unknown_records", r->stats.unknown_records);
 	return o;
 }
 

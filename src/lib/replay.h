@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include "trace.h"
 #include "vmstate.h"
+#include "vmtab.h"
 
 /* One second of one VM's activity. */
 struct pm_tl_bucket {
@@ -41,8 +42,7 @@ struct pm_replay {
 	bool skipped;			/* some data could not be read */
 	bool finished;
 
-	struct pm_tl *tl;		/* per-VM timelines, open addressing by id */
-	size_t tl_cap, tl_n;
+	struct pm_vmtab tl;		/* VM id -> struct pm_tl */
 
 	/* called for each event before it is booked (vm: its books so far, or NULL) */
 	void (*pre_event)(void *ctx, const struct pm_vm *vm, const struct pm_event *e);

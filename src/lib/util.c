@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,6 +37,19 @@ uint64_t pm_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+void *pm_grow(void *arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	p = realloc(arr, ncap * size);
+	if (p)
+		*cap = ncap;
+	return p;
 }
 
 const char *pm_dir_name(int dir)

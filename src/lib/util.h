@@ -13,6 +13,12 @@ uint64_t pm_now_ns(void);	/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns */
 const char *pm_dir_name(int dir);
 /* A decide() verdict as reports name it: "rate", "max_request", "shared_ceiling" ("allow"). */
 const char *pm_deny_reason(unsigned verdict);
+/*
+ * Room for element n of a growing array of size-byte elements: arr itself
+ * while n < *cap, else arr realloc'ed with *cap doubled (first when 0).
+ * NULL when out of memory; arr is then still valid.
+ */
+void *pm_grow(void *arr, size_t n, size_t *cap, size_t size, size_t first);
 /* "74.0MiB": binary units, one decimal above bytes. */
 void pm_fmt_bytes(char *buf, size_t len, uint64_t b);
 const char *pm_exit_reason_name(unsigned reason);

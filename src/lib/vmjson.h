@@ -8,6 +8,8 @@
 #include "hooks.h"
 
 json_object *pm_json_hist(const struct pm_hist *h);
+/* {"max_request": n, ...}: decide() verdicts by reason (index = verdict & 3), zeros omitted. */
+json_object *pm_json_reasons(const uint64_t by_reason[4]);
 json_object *pm_json_vm(const struct pm_vm *vm);
 /* {"vms":[...],"lost":N,"events":N,"hooks":{...}}; hooks may be NULL. */
 json_object *pm_json_vms(const struct pm_state *s, const struct pm_hook_status *hooks, unsigned nhooks);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util.h"
 #include "vmstate.h"
 #include "privmem/kvm_abi.h"
 
@@ -94,15 +95,11 @@ static void pending_open(struct pm_vm *vm, uint32_t tid, uint64_t ts)
 	struct pm_pending *p = pending_find(vm, tid);
 
 	if (!p) {
-		if (vm->npending == vm->cap_pending) {
-			unsigned cap = vm->cap_pending ? vm->cap_pending * 2 : 4;
-			struct pm_pending *n = realloc(vm->pending, cap * sizeof(*n));
+		struct pm_pending *n = pm_grow(vm->pending, vm->npending, &vm->cap_pending, sizeof(*n), 4);
 
-			if (!n)
-				return;
-			vm->pending = n;
-			vm->cap_pending = cap;
-		}
+		if (!n)
+			return;
+		vm->pending = n;
 		p = &vm->pending[vm->npending++];
 		p->tid = tid;
 	}

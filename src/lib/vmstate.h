@@ -75,7 +75,8 @@ struct pm_vm {
 	uint64_t recent_total;
 
 	struct pm_pending *pending;	/* one per vCPU thread with an open request */
-	unsigned npending, cap_pending;
+	unsigned npending;
+	size_t cap_pending;
 
 	struct pm_vm_kstats k;		/* in-kernel aggregates, copied in */
 	struct pm_vm *next;

@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "privmem/decide.h"
+#include "jsonutil.h"
 #include "util.h"
+#include "vmjson.h"
 #include "whatif.h"
 
 struct pm_whatif_vm {
-	uint64_t id;			/* 0: free slot */
-	const struct pm_rule *rule;
+	const struct pm_rule *rule;	/* NULL until the VM's first attempt */
 	struct pm_bucket b[2];
 	uint64_t decided, denied;
 	uint64_t by_reason[4];
@@ -21,58 +22,26 @@ void pm_whatif_init(struct pm_whatif *w, const struct pm_policy *p, const char *
 	memset(w, 0, sizeof(*w));
 	w->policy = p;
 	w->path = path;
+	pm_vmtab_init(&w->vms, sizeof(struct pm_whatif_vm));
 }
 
 void pm_whatif_free(struct pm_whatif *w)
 {
-	free(w->vms);
+	pm_vmtab_free(&w->vms);
 	free(w->d);
 	memset(w, 0, sizeof(*w));
 }
 
-static struct pm_whatif_vm *slot(struct pm_whatif *w, uint64_t id)
-{
-	size_t i;
-
-	if (w->nvms * 2 >= w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct pm_whatif_vm *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return NULL;
-		for (size_t j = 0; j < w->cap; j++) {
-			if (!w->vms[j].id)
-				continue;
-			for (i = w->vms[j].id % cap; n[i].id; i = (i + 1) % cap)
-				;
-			n[i] = w->vms[j];
-		}
-		free(w->vms);
-		w->vms = n;
-		w->cap = cap;
-	}
-	for (i = id % w->cap; w->vms[i].id && w->vms[i].id != id; i = (i + 1) % w->cap)
-		;
-	if (!w->vms[i].id) {
-		w->vms[i].id = id;
-		w->nvms++;
-	}
-	return &w->vms[i];
-}
-
 static void note_denial(struct pm_whatif *w, const struct pm_event *e, uint32_t rule, uint32_t verdict)
 {
+	struct pm_whatif_denial *n;
+
 	if (e->ts < w->from_ns)
 		return;
-	if (w->nd == w->dcap) {
-		size_t cap = w->dcap ? w->dcap * 2 : 256;
-		struct pm_whatif_denial *n = realloc(w->d, cap * sizeof(*n));
-
-		if (!n)
-			return;
-		w->d = n;
-		w->dcap = cap;
-	}
+	n = pm_grow(w->d, w->nd, &w->dcap, sizeof(*n), 256);
+	if (!n)
+		return;
+	w->d = n;
 	w->d[w->nd++] = (struct pm_whatif_denial){
 		.ts = e->ts, .vm = e->vm, .gpa = e->addr, .size = e->size,
 		.rule = rule, .verdict = verdict, .dir = e->dir,
@@ -92,7 +61,7 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 
 	if (e->type != PM_EV_DECIDE || (e->dir != PM_TO_PRIVATE && e->dir != PM_TO_SHARED))
 		return;
-	v = slot(w, e->vm);
+	v = pm_vmtab_get(&w->vms, e->vm, NULL);
 	if (!v)
 		return;
 	if (!v->rule) {
@@ -113,19 +82,10 @@ void pm_whatif_event(void *ctx, const struct pm_vm *vm, const struct pm_event *e
 	note_denial(w, e, v->rule->id, verdict);
 }
 
-static const struct pm_whatif_vm *find(const struct pm_whatif *w, uint64_t id)
-{
-	if (!w->cap)
-		return NULL;
-	for (size_t i = id % w->cap; w->vms[i].id; i = (i + 1) % w->cap)
-		if (w->vms[i].id == id)
-			return &w->vms[i];
-	return NULL;
-}
-
 static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, const struct pm_whatif_vm *v)
 {
-	json_object *o = json_object_new_object(), *br = json_object_new_object(), *bu = json_object_new_object();
+	static const struct pm_whatif_vm none;
+	json_object *o = json_object_new_object();
 	char id[24], name[80];
 
 	snprintf(id, sizeof(id), "%016" PRIx64, vm->id);
@@ -136,19 +96,8 @@ static json_object *vm_json(const struct pm_whatif *w, const struct pm_vm *vm, c
 		v ? pm_policy_rule_name(w->policy, v->rule->id, name, sizeof(name)) : "none"));
 	json_object_object_add(o, "decided", json_object_new_uint64(v ? v->decided : 0));
 	json_object_object_add(o, "would_deny", json_object_new_uint64(v ? v->denied : 0));
-	for (int i = 1; v && i < 4; i++)
-		if (v->by_reason[i])
-			json_object_object_add(br, pm_deny_reason(i), json_object_new_uint64(v->by_reason[i]));
-	for (int i = 0; v && i < PM_RULE_SLOTS; i++) {
-		char k[16];
-
-		if (!v->by_rule[i])
-			continue;
-		snprintf(k, sizeof(k), "%d", i);
-		json_object_object_add(bu, k, json_object_new_uint64(v->by_rule[i]));
-	}
-	json_object_object_add(o, "by_reason", br);
-	json_object_object_add(o, "by_rule", bu);
+	json_object_object_add(o, "by_reason", pm_json_reasons((v ? v : &none)->by_reason));
+	json_object_object_add(o, "by_rule", pm_json_sparse((v ? v : &none)->by_rule, PM_RULE_SLOTS));
 	return o;
 }
 
@@ -160,7 +109,7 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 	uint64_t total = 0;
 
 	pm_vms_each(&all, vm) {
-		const struct pm_whatif_vm *v = find(w, vm->id);
+		const struct pm_whatif_vm *v = pm_vmtab_find(&w->vms, vm->id);
 
 		if (!pm_replay_vm_match(vm, vm_prefix))
 			continue;
@@ -200,45 +149,41 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 	return o;
 }
 
+static void print_vm_row(json_object *v)
+{
+	json_object *br = json_object_object_get(v, "by_reason");
+
+	printf("%-16s %7" PRIu64 " %-15s %-20s %8" PRIu64 " %8" PRIu64 " ", pm_json_str(v, "id"),
+	       pm_json_u64(v, "pid", 0), pm_json_str(v, "comm"), pm_json_str(v, "rule"),
+	       pm_json_u64(v, "decided", 0), pm_json_u64(v, "would_deny", 0));
+	json_object_object_foreach(br, k, n)
+		printf(" %s=%" PRIu64, k, json_object_get_uint64(n));
+	putchar('\n');
+}
+
+static void print_denial(json_object *d)
+{
+	printf("  %s vm %.8s %-10s gpa 0x%" PRIx64 " size %" PRIu64 " %s (rule %" PRIu64 ")\n",
+	       pm_json_str(d, "time"), pm_json_str(d, "vm"), pm_json_str(d, "dir"), pm_json_u64(d, "gpa", 0),
+	       pm_json_u64(d, "size", 0), pm_json_str(d, "reason"), pm_json_u64(d, "rule", 0));
+}
+
 void pm_whatif_print(const struct pm_whatif *w, const struct pm_replay *r, const char *vm_prefix)
 {
 	json_object *o = pm_whatif_json(w, r, vm_prefix), *vms, *ds;
-	size_t shown = 0;
 
 	printf("\nwhat if %s (mode %s) had been in force: %" PRIu64 " of %" PRIu64 " attempts denied\n", w->path,
-	       pm_mode_name(w->policy->mode), json_object_get_uint64(json_object_object_get(o, "would_deny")),
-	       w->decided);
+	       pm_mode_name(w->policy->mode), pm_json_u64(o, "would_deny", 0), w->decided);
 	json_object_object_get_ex(o, "vms", &vms);
 	printf("%-16s %7s %-15s %-20s %8s %8s  %s\n", "VM", "PID", "COMM", "RULE", "DECIDED", "DENIED", "BY REASON");
-	for (size_t i = 0; i < json_object_array_length(vms); i++) {
-		json_object *v = json_object_array_get_idx(vms, i), *br;
-
-		printf("%-16s %7" PRIu64 " %-15s %-20s %8" PRIu64 " %8" PRIu64 " ",
-		       json_object_get_string(json_object_object_get(v, "id")),
-		       json_object_get_uint64(json_object_object_get(v, "pid")),
-		       json_object_get_string(json_object_object_get(v, "comm")),
-		       json_object_get_string(json_object_object_get(v, "rule")),
-		       json_object_get_uint64(json_object_object_get(v, "decided")),
-		       json_object_get_uint64(json_object_object_get(v, "would_deny")));
-		br = json_object_object_get(v, "by_reason");
-		json_object_object_foreach(br, k, n)
-			printf(" %s=%" PRIu64, k, json_object_get_uint64(n));
-		putchar('\n');
-	}
+	for (size_t i = 0; i < json_object_array_length(vms); i++)
+		print_vm_row(json_object_array_get_idx(vms, i));
 	json_object_object_get_ex(o, "denials", &ds);
-	for (size_t i = 0; i < json_object_array_length(ds) && shown < 20; i++, shown++) {
-		json_object *d = json_object_array_get_idx(ds, i);
-
+	/* the first 20: the JSON has them all */
+	for (size_t i = 0; i < json_object_array_length(ds) && i < 20; i++) {
 		if (!i)
 			printf("first denials:\n");
-		printf("  %s vm %.8s %-10s gpa 0x%" PRIx64 " size %" PRIu64 " %s (rule %" PRIu64 ")\n",
-		       json_object_get_string(json_object_object_get(d, "time")),
-		       json_object_get_string(json_object_object_get(d, "vm")),
-		       json_object_get_string(json_object_object_get(d, "dir")),
-		       json_object_get_uint64(json_object_object_get(d, "gpa")),
-		       json_object_get_uint64(json_object_object_get(d, "size")),
-		       json_object_get_string(json_object_object_get(d, "reason")),
-		       json_object_get_uint64(json_object_object_get(d, "rule")));
+		print_denial(json_object_array_get_idx(ds, i));
 	}
 	json_object_put(o);
 }

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include "policy.h"
 #include "replay.h"
+#include "vmtab.h"
 
 struct pm_whatif_denial {
 	uint64_t ts, vm, gpa, size;
@@ -23,8 +24,7 @@ struct pm_whatif {
 	const struct pm_policy *policy;
 	const char *path;
 	uint64_t from_ns;		/* denials before this are decided, not reported */
-	struct pm_whatif_vm *vms;	/* open addressing by id */
-	size_t nvms, cap;
+	struct pm_vmtab vms;		/* VM id -> struct pm_whatif_vm */
 	struct pm_whatif_denial *d;
 	size_t nd, dcap;
 	uint64_t decided;

@@ -17,6 +17,7 @@
 #include "top_model.h"
 #include "top_source.h"
 #include "top_view.h"
+#include "jsonutil.h"
 #include "util.h"
 
 static volatile sig_atomic_t exiting;
@@ -53,15 +54,7 @@ static void on_signal(int sig)
 
 static void p_err(const char *msg)
 {
-	if (env.json) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "error", json_object_new_string(msg));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	} else {
-		fprintf(stderr, "privmemtop: %s\n", msg);
-	}
+	pm_json_err(env.json, "privmemtop", msg);
 }
 
 /* One fetch into the model; on failure the old snapshot stays and err says why. */

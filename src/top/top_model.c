@@ -10,37 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "jsonutil.h"
 #include "top_model.h"
-
-static json_object *at(json_object *o, const char *path)
-{
-	char key[64];
-
-	while (o && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return o;
-}
-
-static uint64_t u64(json_object *o, const char *path)
-{
-	json_object *v = at(o, path);
-
-	return v ? json_object_get_uint64(v) : 0;
-}
-
-static const char *str(json_object *o, const char *path)
-{
-	json_object *v = at(o, path);
-
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-}
 
 /* {"12": n, ...} -> slots */
 static void hist(json_object *o, uint64_t *slot)
@@ -71,13 +42,13 @@ void top_model_free(struct top_model *m)
 
 static void fill_dir(struct top_dir *d, json_object *o)
 {
-	d->requests = u64(o, "requests");
-	d->attempts = u64(o, "attempts");
-	d->attempt_bytes = u64(o, "attempt_bytes");
-	d->conversions = u64(o, "conversions");
-	d->bytes = u64(o, "bytes");
-	hist(at(o, "size_log2_hist"), d->size_hist);
-	hist(at(o, "attempt_size_log2_hist"), d->attempt_size_hist);
+	d->requests = pm_json_u64(o, "requests", 0);
+	d->attempts = pm_json_u64(o, "attempts", 0);
+	d->attempt_bytes = pm_json_u64(o, "attempt_bytes", 0);
+	d->conversions = pm_json_u64(o, "conversions", 0);
+	d->bytes = pm_json_u64(o, "bytes", 0);
+	hist(pm_json_at(o, "size_log2_hist"), d->size_hist);
+	hist(pm_json_at(o, "attempt_size_log2_hist"), d->attempt_size_hist);
 }
 
 static void fill_denials(struct top_vm *vm, json_object *arr)
@@ -93,13 +64,27 @@ static void fill_denials(struct top_vm *vm, json_object *arr)
 		struct top_denial *t = &vm->denials[vm->ndenials++];
 		json_object *w;
 
-		t->ts = u64(d, "ts");
-		t->gpa = u64(d, "gpa");
-		t->size = u64(d, "size");
-		snprintf(t->dir, sizeof(t->dir), "%s", str(d, "dir"));
-		snprintf(t->rule, sizeof(t->rule), "%s", str(d, "rule"));
-		w = at(d, "would_deny");
+		t->ts = pm_json_u64(d, "ts", 0);
+		t->gpa = pm_json_u64(d, "gpa", 0);
+		t->size = pm_json_u64(d, "size", 0);
+		snprintf(t->dir, sizeof(t->dir), "%s", pm_json_str(d, "dir"));
+		snprintf(t->rule, sizeof(t->rule), "%s", pm_json_str(d, "rule"));
+		w = pm_json_at(d, "would_deny");
 		t->would = w && json_object_get_boolean(w);
+	}
+}
+
+/* Appends " [lead]KEYkey=n" per counter of o; lead only before the first of its group. */
+static void append_counts(char *buf, size_t len, size_t *off, json_object *o, const char *key, const char *lead,
+			  bool *any)
+{
+	if (!o || !json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, k, n) {
+		if (*off < len)
+			*off += (size_t)snprintf(buf + *off, len - *off, "%s%s%s%s=%llu", *off ? " " : "",
+						 *any ? "" : lead, key, k, (unsigned long long)json_object_get_uint64(n));
+		*any = true;
 	}
 }
 
@@ -107,54 +92,39 @@ static void fill_denials(struct top_vm *vm, json_object *arr)
 static void fill_deny_detail(struct top_vm *vm, json_object *d)
 {
 	static const char *const verdict[2] = { "denied", "would_deny" };
+	static const char *const lead[2] = { "denied: ", "would-deny: " };
 	size_t off = 0, len = sizeof(vm->deny_detail);
 
 	for (int w = 0; w < 2; w++) {
-		json_object *v = at(d, verdict[w]), *br = at(v, "by_reason"), *bu = at(v, "by_rule");
+		json_object *v = pm_json_at(d, verdict[w]);
 		bool any = false;
 
-		if (br && json_object_is_type(br, json_type_object)) {
-			json_object_object_foreach(br, k, n) {
-				if (off < len)
-					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%s%s=%llu",
-								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
-								k, (unsigned long long)json_object_get_uint64(n));
-				any = true;
-			}
-		}
-		if (bu && json_object_is_type(bu, json_type_object)) {
-			json_object_object_foreach(bu, k, n) {
-				if (off < len)
-					off += (size_t)snprintf(vm->deny_detail + off, len - off, "%s%srule %s=%llu",
-								off ? " " : "", any ? "" : w ? "would-deny: " : "denied: ",
-								k, (unsigned long long)json_object_get_uint64(n));
-				any = true;
-			}
-		}
+		append_counts(vm->deny_detail, len, &off, pm_json_at(v, "by_reason"), "", lead[w], &any);
+		append_counts(vm->deny_detail, len, &off, pm_json_at(v, "by_rule"), "rule ", lead[w], &any);
 	}
 }
 
 static void fill_vm(struct top_vm *vm, json_object *o)
 {
 	const char *cg, *slash;
-	json_object *errs = at(o, "attr_errors");
+	json_object *errs = pm_json_at(o, "attr_errors");
 	size_t off = 0;
 
 	memset(vm, 0, sizeof(*vm));
-	snprintf(vm->id, sizeof(vm->id), "%s", str(o, "id"));
-	vm->pid = (uint32_t)u64(o, "pid");
-	snprintf(vm->comm, sizeof(vm->comm), "%s", str(o, "comm"));
-	cg = str(o, "cgroup");
+	snprintf(vm->id, sizeof(vm->id), "%s", pm_json_str(o, "id"));
+	vm->pid = (uint32_t)pm_json_u64(o, "pid", 0);
+	snprintf(vm->comm, sizeof(vm->comm), "%s", pm_json_str(o, "comm"));
+	cg = pm_json_str(o, "cgroup");
 	snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", cg);
 	slash = strrchr(cg, '/');
 	snprintf(vm->unit, sizeof(vm->unit), "%s", slash && slash[1] ? slash + 1 : *cg ? "/" : "?");
-	vm->running = strcmp(str(o, "state"), "destroyed") != 0;
-	vm->guest_bytes = u64(o, "guest_bytes");
-	vm->shared_bytes = u64(o, "shared_bytes");
-	fill_dir(&vm->dir[TOP_PRIV], at(o, "to_private"));
-	fill_dir(&vm->dir[TOP_SHRD], at(o, "to_shared"));
-	vm->hypercalls = u64(o, "requests.hypercall");
-	vm->faults = u64(o, "requests.memory_fault");
+	vm->running = strcmp(pm_json_str(o, "state"), "destroyed") != 0;
+	vm->guest_bytes = pm_json_u64(o, "guest_bytes", 0);
+	vm->shared_bytes = pm_json_u64(o, "shared_bytes", 0);
+	fill_dir(&vm->dir[TOP_PRIV], pm_json_at(o, "to_private"));
+	fill_dir(&vm->dir[TOP_SHRD], pm_json_at(o, "to_shared"));
+	vm->hypercalls = pm_json_u64(o, "requests.hypercall", 0);
+	vm->faults = pm_json_u64(o, "requests.memory_fault", 0);
 	if (errs && json_object_is_type(errs, json_type_object)) {
 		json_object_object_foreach(errs, k, v) {
 			uint64_t n = json_object_get_uint64(v);
@@ -165,17 +135,17 @@ static void fill_vm(struct top_vm *vm, json_object *o)
 							off ? " " : "", k, (unsigned long long)n);
 		}
 	}
-	vm->discards = u64(o, "discards");
-	vm->discard_bytes = u64(o, "discard_bytes");
-	vm->denied = u64(o, "denied");
-	vm->would_deny = u64(o, "would_deny");
-	vm->lost = u64(o, "lost");
-	vm->resumes = u64(o, "resume_latency.count");
-	vm->p50_ns = u64(o, "resume_latency.p50_ns");
-	vm->p99_ns = u64(o, "resume_latency.p99_ns");
-	hist(at(o, "resume_latency.ns_log2_hist"), vm->lat_hist);
-	fill_denials(vm, at(o, "recent_denials"));
-	fill_deny_detail(vm, at(o, "denials"));
+	vm->discards = pm_json_u64(o, "discards", 0);
+	vm->discard_bytes = pm_json_u64(o, "discard_bytes", 0);
+	vm->denied = pm_json_u64(o, "denied", 0);
+	vm->would_deny = pm_json_u64(o, "would_deny", 0);
+	vm->lost = pm_json_u64(o, "lost", 0);
+	vm->resumes = pm_json_u64(o, "resume_latency.count", 0);
+	vm->p50_ns = pm_json_u64(o, "resume_latency.p50_ns", 0);
+	vm->p99_ns = pm_json_u64(o, "resume_latency.p99_ns", 0);
+	hist(pm_json_at(o, "resume_latency.ns_log2_hist"), vm->lat_hist);
+	fill_denials(vm, pm_json_at(o, "recent_denials"));
+	fill_deny_detail(vm, pm_json_at(o, "denials"));
 }
 
 static const struct top_vm *find(const struct top_snapshot *s, const char *id)
@@ -234,7 +204,7 @@ static void fill_hooks(struct top_snapshot *s, json_object *hooks)
 		json_object *tax;
 
 		s->hooks++;
-		if (strcmp(str(h, "state"), "live"))
+		if (strcmp(pm_json_str(h, "state"), "live"))
 			continue;
 		s->hooks_live++;
 		if (json_object_object_get_ex(h, "taxes_all_processes", &tax) && json_object_get_boolean(tax))
@@ -248,25 +218,25 @@ static void fill_hooks(struct top_snapshot *s, json_object *hooks)
 /* "policy": "audit" or {"mode": "audit", ...}; absent means none loaded. */
 static void fill_policy(struct top_snapshot *s, json_object *status)
 {
-	json_object *p = at(status, "policy");
+	json_object *p = pm_json_at(status, "policy");
 	const char *mode = "none";
 
 	if (p && json_object_is_type(p, json_type_string))
 		mode = json_object_get_string(p);
-	else if (p && json_object_is_type(p, json_type_object) && *str(p, "mode"))
-		mode = str(p, "mode");
+	else if (p && json_object_is_type(p, json_type_object) && *pm_json_str(p, "mode"))
+		mode = pm_json_str(p, "mode");
 	snprintf(s->policy, sizeof(s->policy), "%s", *mode ? mode : "none");
 }
 
 int top_model_update(struct top_model *m, json_object *vms, json_object *status, uint64_t now_ns,
 		     char *err, size_t len)
 {
-	json_object *arr = at(vms, "vms");
+	json_object *arr = pm_json_at(vms, "vms");
 	struct top_snapshot next = { 0 }, tmp;
 	size_t n;
 
 	if (!arr || !json_object_is_type(arr, json_type_array)) {
-		snprintf(err, len, "%s", at(vms, "error") ? str(vms, "error") : "reply has no \"vms\" array");
+		snprintf(err, len, "%s", pm_json_at(vms, "error") ? pm_json_str(vms, "error") : "reply has no \"vms\" array");
 		return -EINVAL;
 	}
 	n = json_object_array_length(arr);
@@ -278,12 +248,12 @@ int top_model_update(struct top_model *m, json_object *vms, json_object *status,
 	}
 	next.ts_ns = now_ns;
 	next.interval_s = m->updates && now_ns > m->cur.ts_ns ? (now_ns - m->cur.ts_ns) / 1e9 : 0;
-	next.events = u64(vms, "events");
-	next.lost = u64(vms, "lost");
-	next.bad_events = u64(vms, "bad_events");
-	fill_hooks(&next, at(vms, "hooks"));
+	next.events = pm_json_u64(vms, "events", 0);
+	next.lost = pm_json_u64(vms, "lost", 0);
+	next.bad_events = pm_json_u64(vms, "bad_events", 0);
+	fill_hooks(&next, pm_json_at(vms, "hooks"));
 	if (status && !next.hooks)
-		fill_hooks(&next, at(status, "hooks"));
+		fill_hooks(&next, pm_json_at(status, "hooks"));
 	fill_policy(&next, status ? status : vms);
 	for (size_t i = 0; i < n; i++) {
 		struct top_vm *vm = &next.vms[next.nvms];
@@ -411,11 +381,6 @@ bool top_vm_matches(const struct top_vm *vm, const char *filter)
 
 /* ---- JSON for scripts ---- */
 
-static void add_u64(json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_uint64(v));
-}
-
 static void add_rate(json_object *o, const char *k, double v)
 {
 	json_object_object_add(o, k, json_object_new_double(v));
@@ -425,10 +390,10 @@ static json_object *dir_json(const struct top_dir *d)
 {
 	json_object *o = json_object_new_object();
 
-	add_u64(o, "attempts", d->attempts);
-	add_u64(o, "attempt_bytes", d->attempt_bytes);
-	add_u64(o, "conversions", d->conversions);
-	add_u64(o, "bytes", d->bytes);
+	pm_json_add_u64(o, "attempts", d->attempts);
+	pm_json_add_u64(o, "attempt_bytes", d->attempt_bytes);
+	pm_json_add_u64(o, "conversions", d->conversions);
+	pm_json_add_u64(o, "bytes", d->bytes);
 	add_rate(o, "conversions_per_s", d->conv_rate);
 	add_rate(o, "bytes_per_s", d->byte_rate);
 	add_rate(o, "attempts_per_s", d->attempt_rate);
@@ -441,35 +406,35 @@ json_object *top_snapshot_json(const struct top_snapshot *s, const char *source)
 	json_object *tp = json_object_new_object(), *ts = json_object_new_object();
 
 	json_object_object_add(o, "source", json_object_new_string(source ? source : ""));
-	add_u64(o, "ts_ns", s->ts_ns);
+	pm_json_add_u64(o, "ts_ns", s->ts_ns);
 	add_rate(o, "interval_s", s->interval_s);
 	json_object_object_add(o, "policy", json_object_new_string(s->policy));
-	add_u64(o, "events", s->events);
-	add_u64(o, "lost", s->lost);
-	add_u64(o, "hooks_live", s->hooks_live);
+	pm_json_add_u64(o, "events", s->events);
+	pm_json_add_u64(o, "lost", s->lost);
+	pm_json_add_u64(o, "hooks_live", s->hooks_live);
 	json_object_object_add(o, "hooks_tax_all_processes", json_object_new_boolean(s->hooks_tax));
 
-	add_u64(t, "vms", s->tot.vms);
-	add_u64(t, "running", s->tot.running);
-	add_u64(t, "guest_bytes", s->tot.guest_bytes);
-	add_u64(t, "shared_bytes", s->tot.shared_bytes);
-	add_u64(tp, "attempts", s->tot.attempts[TOP_PRIV]);
-	add_u64(tp, "conversions", s->tot.conversions[TOP_PRIV]);
-	add_u64(tp, "bytes", s->tot.bytes[TOP_PRIV]);
+	pm_json_add_u64(t, "vms", s->tot.vms);
+	pm_json_add_u64(t, "running", s->tot.running);
+	pm_json_add_u64(t, "guest_bytes", s->tot.guest_bytes);
+	pm_json_add_u64(t, "shared_bytes", s->tot.shared_bytes);
+	pm_json_add_u64(tp, "attempts", s->tot.attempts[TOP_PRIV]);
+	pm_json_add_u64(tp, "conversions", s->tot.conversions[TOP_PRIV]);
+	pm_json_add_u64(tp, "bytes", s->tot.bytes[TOP_PRIV]);
 	add_rate(tp, "conversions_per_s", s->tot.conv_rate[TOP_PRIV]);
 	add_rate(tp, "bytes_per_s", s->tot.byte_rate[TOP_PRIV]);
-	add_u64(ts, "attempts", s->tot.attempts[TOP_SHRD]);
-	add_u64(ts, "conversions", s->tot.conversions[TOP_SHRD]);
-	add_u64(ts, "bytes", s->tot.bytes[TOP_SHRD]);
+	pm_json_add_u64(ts, "attempts", s->tot.attempts[TOP_SHRD]);
+	pm_json_add_u64(ts, "conversions", s->tot.conversions[TOP_SHRD]);
+	pm_json_add_u64(ts, "bytes", s->tot.bytes[TOP_SHRD]);
 	add_rate(ts, "conversions_per_s", s->tot.conv_rate[TOP_SHRD]);
 	add_rate(ts, "bytes_per_s", s->tot.byte_rate[TOP_SHRD]);
 	json_object_object_add(t, "to_private", tp);
 	json_object_object_add(t, "to_shared", ts);
-	add_u64(t, "memory_faults", s->tot.faults);
+	pm_json_add_u64(t, "memory_faults", s->tot.faults);
 	add_rate(t, "memory_faults_per_s", s->tot.fault_rate);
-	add_u64(t, "denied", s->tot.denied);
-	add_u64(t, "would_deny", s->tot.would_deny);
-	add_u64(t, "lost", s->tot.lost);
+	pm_json_add_u64(t, "denied", s->tot.denied);
+	pm_json_add_u64(t, "would_deny", s->tot.would_deny);
+	pm_json_add_u64(t, "lost", s->tot.lost);
 	json_object_object_add(o, "totals", t);
 
 	for (unsigned i = 0; i < s->nvms; i++) {
@@ -477,26 +442,26 @@ json_object *top_snapshot_json(const struct top_snapshot *s, const char *source)
 		json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "id", json_object_new_string(v->id));
-		add_u64(j, "pid", v->pid);
+		pm_json_add_u64(j, "pid", v->pid);
 		json_object_object_add(j, "comm", json_object_new_string(v->comm));
 		json_object_object_add(j, "cgroup", json_object_new_string(v->cgroup));
 		json_object_object_add(j, "unit", json_object_new_string(v->unit));
 		json_object_object_add(j, "state", json_object_new_string(v->running ? "running" : "destroyed"));
-		add_u64(j, "guest_bytes", v->guest_bytes);
-		add_u64(j, "shared_bytes", v->shared_bytes);
+		pm_json_add_u64(j, "guest_bytes", v->guest_bytes);
+		pm_json_add_u64(j, "shared_bytes", v->shared_bytes);
 		add_rate(j, "shared_fraction", shared_frac(v));
 		json_object_object_add(j, "to_private", dir_json(&v->dir[TOP_PRIV]));
 		json_object_object_add(j, "to_shared", dir_json(&v->dir[TOP_SHRD]));
-		add_u64(j, "hypercalls", v->hypercalls);
-		add_u64(j, "memory_faults", v->faults);
+		pm_json_add_u64(j, "hypercalls", v->hypercalls);
+		pm_json_add_u64(j, "memory_faults", v->faults);
 		add_rate(j, "memory_faults_per_s", v->fault_rate);
-		add_u64(j, "attempt_errors", v->errors);
-		add_u64(j, "discards", v->discards);
-		add_u64(j, "resume_p50_ns", v->p50_ns);
-		add_u64(j, "resume_p99_ns", v->p99_ns);
-		add_u64(j, "denied", v->denied);
-		add_u64(j, "would_deny", v->would_deny);
-		add_u64(j, "lost", v->lost);
+		pm_json_add_u64(j, "attempt_errors", v->errors);
+		pm_json_add_u64(j, "discards", v->discards);
+		pm_json_add_u64(j, "resume_p50_ns", v->p50_ns);
+		pm_json_add_u64(j, "resume_p99_ns", v->p99_ns);
+		pm_json_add_u64(j, "denied", v->denied);
+		pm_json_add_u64(j, "would_deny", v->would_deny);
+		pm_json_add_u64(j, "lost", v->lost);
 		json_object_array_add(arr, j);
 	}
 	json_object_object_add(o, "vms", arr);

@@ -6,43 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "jsonutil.h"
 #include "ktest.h"
-
-static json_object *get(json_object *o, const char *path)
-{
-	char key[64];
-
-	while (o && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		if (!json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return o;
-}
 
 static const char *str(json_object *o, const char *path)
 {
-	json_object *v = get(o, path);
+	json_object *v = pm_json_at(o, path);
 
 	return v ? json_object_get_string(v) : "";
 }
 
+/* missing reads as UINT64_MAX; callers check presence first (both()) */
 static uint64_t num(json_object *o, const char *path)
 {
-	json_object *v = get(o, path);
-
-	return v ? json_object_get_uint64(v) : UINT64_MAX;
+	return pm_json_u64(o, path, UINT64_MAX);
 }
 
 /* A value must be there before it is compared: missing on either side fails. */
 static bool both(json_object *mine, const char *mpath, json_object *truth, const char *tpath)
 {
 	char what[160];
-	bool a = get(mine, mpath) != NULL, b = get(truth, tpath) != NULL;
+	bool a = pm_json_at(mine, mpath) != NULL, b = pm_json_at(truth, tpath) != NULL;
 
 	snprintf(what, sizeof(what), "%s: in privmem's books", mpath);
 	ASSERT_TRUE(a, what);
@@ -67,7 +51,7 @@ static void same(json_object *mine, json_object *truth, const char *path)
 /* Objects of counters: same keys, same values, zeros omitted on both sides. */
 static void same_counts(json_object *mine, json_object *truth, const char *pm_path, const char *gt_path)
 {
-	json_object *a = get(mine, pm_path), *b = get(truth, gt_path);
+	json_object *a = pm_json_at(mine, pm_path), *b = pm_json_at(truth, gt_path);
 	char what[160];
 
 	if (!ASSERT_TRUE(a && b, pm_path))
@@ -82,7 +66,7 @@ static void same_counts(json_object *mine, json_object *truth, const char *pm_pa
 
 static void compare_faults(json_object *vm, json_object *gt)
 {
-	json_object *recent = get(vm, "recent_requests"), *faults = get(gt, "memory_faults");
+	json_object *recent = pm_json_at(vm, "recent_requests"), *faults = pm_json_at(gt, "memory_faults");
 	size_t j = 0;
 
 	if (!ASSERT_TRUE(recent && faults, "recent_requests and memory_faults"))
@@ -108,7 +92,7 @@ static void compare_faults(json_object *vm, json_object *gt)
  */
 static uint64_t setup(json_object *gt, const char *key)
 {
-	json_object *v = get(gt, key);
+	json_object *v = pm_json_at(gt, key);
 
 	return v ? json_object_get_uint64(v) : 0;
 }
@@ -120,7 +104,7 @@ static void same_plus_setup(json_object *vm, json_object *gt, const char *path, 
 
 static void same_hist_plus_setup(json_object *vm, json_object *gt, const char *path)
 {
-	json_object *a = get(vm, path), *b = get(gt, path), *add = get(gt, "setup_attr_size_log2_hist");
+	json_object *a = pm_json_at(vm, path), *b = pm_json_at(gt, path), *add = pm_json_at(gt, "setup_attr_size_log2_hist");
 	char what[160], key[8];
 
 	if (!ASSERT_TRUE(a && b, path))
@@ -152,7 +136,7 @@ static void same_hist_plus_setup(json_object *vm, json_object *gt, const char *p
 
 static void compare_hypercalls(json_object *vm, json_object *gt)
 {
-	json_object *recent = get(vm, "recent_requests"), *hc = get(gt, "hypercalls"), *mf = get(gt, "memory_faults");
+	json_object *recent = pm_json_at(vm, "recent_requests"), *hc = pm_json_at(gt, "hypercalls"), *mf = pm_json_at(gt, "memory_faults");
 	size_t nhc, nf, nrec = 0, k, want;
 
 	if (!hc)
@@ -216,7 +200,7 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	char p[96], q[96];
 
 	/* testvmm's truth has no comm: its process is testvmm */
-	json_object *gcomm = get(gt, "comm");
+	json_object *gcomm = pm_json_at(gt, "comm");
 	const char *comm = gcomm ? json_object_get_string(gcomm) : "testvmm";
 
 	ASSERT_TRUE(strcmp(str(vm, "comm"), comm) == 0, "comm");
@@ -251,7 +235,7 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	same_as(vm, "gmem_count", gt, "gmem.created", 0, "gmem_count");
 	{
 		uint64_t req = num(gt, "requests.memory_fault") + num(gt, "requests.hypercall");
-		json_object *oc = get(gt, "outcome");
+		json_object *oc = pm_json_at(gt, "outcome");
 		/* a VMM that died handling a request never resumed that vCPU */
 		bool cut = oc && strcmp(json_object_get_string(oc), "completed") && req;
 
@@ -260,7 +244,7 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 			ASSERT_EQ(num(vm, "resume_latency.count"), req - cut, "a resume per request");
 	}
 	ASSERT_EQ(num(vm, "lost"), 0, "no loss");
-	if (set_attr_live && ASSERT_TRUE(get(vm, "kernel.set_attr_calls"), "kernel.set_attr_calls present"))
+	if (set_attr_live && ASSERT_TRUE(pm_json_at(vm, "kernel.set_attr_calls"), "kernel.set_attr_calls present"))
 		ASSERT_EQ(num(vm, "kernel.set_attr_calls"),
 			  num(vm, "to_private.conversions") + num(vm, "to_shared.conversions"),
 			  "kernel's kvm_vm_set_mem_attributes count = privmem's conversions");
@@ -285,7 +269,7 @@ int main(int argc, char **argv)
 	}
 	ASSERT_EQ(num(pm, "lost"), 0, "global lost");
 	{
-		json_object *st = get(pm, "hooks.kvm_vm_set_mem_attributes.state");
+		json_object *st = pm_json_at(pm, "hooks.kvm_vm_set_mem_attributes.state");
 
 		set_attr_live = st && !strcmp(json_object_get_string(st), "live");
 	}

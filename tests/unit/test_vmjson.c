@@ -8,25 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "jsonutil.h"
 #include "vmjson.h"
-
-static json_object *get(json_object *o, const char *path)
-{
-	char key[64];
-
-	while (o && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		if (json_object_is_type(o, json_type_array))
-			o = json_object_array_get_idx(o, (size_t)atoi(key));
-		else if (!json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return o;
-}
 
 static void vms_shape(void **state)
 {
@@ -58,30 +41,30 @@ static void vms_shape(void **state)
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	back = json_tokener_parse(text);
 	assert_non_null(back);
-	assert_string_equal(json_object_get_string(get(back, "vms.0.id")), "0000000000abcdef");
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.pid")), 4242);
-	assert_string_equal(json_object_get_string(get(back, "vms.0.comm")), "testvmm");
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.attempts")), 2);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.attempt_bytes")), 4 << 20);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.conversions")), 1);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.bytes")), 2 << 20);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.size_log2_hist.21")), 1);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_shared.attempt_size_log2_hist.21")), 2);
-	assert_null(get(back, "vms.0.to_shared.size_log2_hist.12"));
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.attr_errors.ENOTTY")), 1);
-	assert_int_equal(json_object_get_int64(get(back, "vms.0.to_private.attempts")), 0);
-	assert_non_null(get(back, "vms.0.requests.hypercall"));
-	assert_non_null(get(back, "vms.0.requests.memory_fault"));
-	assert_non_null(get(back, "vms.0.discards"));
-	assert_non_null(get(back, "vms.0.discard_bytes"));
-	assert_non_null(get(back, "vms.0.denied"));
-	assert_non_null(get(back, "vms.0.would_deny"));
-	assert_non_null(get(back, "vms.0.guest_bytes"));
-	assert_non_null(get(back, "vms.0.cgroup"));
-	assert_int_equal(json_object_get_int64(get(back, "lost")), 3);
-	assert_string_equal(json_object_get_string(get(back, "hooks.kvm_userspace_exit.state")), "live");
-	assert_int_equal(json_object_get_int64(get(back, "hooks.kvm_userspace_exit.hits")), 5);
-	assert_string_equal(json_object_get_string(get(back, "hooks.kvm_rmp_fault.reason")), "no tracepoint");
+	assert_string_equal(json_object_get_string(pm_json_at(back, "vms.0.id")), "0000000000abcdef");
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.pid")), 4242);
+	assert_string_equal(json_object_get_string(pm_json_at(back, "vms.0.comm")), "testvmm");
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.attempts")), 2);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.attempt_bytes")), 4 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.conversions")), 1);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.bytes")), 2 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.size_log2_hist.21")), 1);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_shared.attempt_size_log2_hist.21")), 2);
+	assert_null(pm_json_at(back, "vms.0.to_shared.size_log2_hist.12"));
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.attr_errors.ENOTTY")), 1);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.to_private.attempts")), 0);
+	assert_non_null(pm_json_at(back, "vms.0.requests.hypercall"));
+	assert_non_null(pm_json_at(back, "vms.0.requests.memory_fault"));
+	assert_non_null(pm_json_at(back, "vms.0.discards"));
+	assert_non_null(pm_json_at(back, "vms.0.discard_bytes"));
+	assert_non_null(pm_json_at(back, "vms.0.denied"));
+	assert_non_null(pm_json_at(back, "vms.0.would_deny"));
+	assert_non_null(pm_json_at(back, "vms.0.guest_bytes"));
+	assert_non_null(pm_json_at(back, "vms.0.cgroup"));
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "lost")), 3);
+	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_userspace_exit.state")), "live");
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "hooks.kvm_userspace_exit.hits")), 5);
+	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_rmp_fault.reason")), "no tracepoint");
 	json_object_put(back);
 	json_object_put(o);
 	pm_state_free(&s);
@@ -96,7 +79,7 @@ static void big_counters_survive(void **state)
 	h.slot[63] = UINT64_MAX - 1;
 	o = pm_json_hist(&h);
 	back = json_tokener_parse(json_object_to_json_string(o));
-	assert_true(json_object_get_uint64(get(back, "63")) == UINT64_MAX - 1);
+	assert_true(json_object_get_uint64(pm_json_at(back, "63")) == UINT64_MAX - 1);
 	json_object_put(back);
 	json_object_put(o);
 }
