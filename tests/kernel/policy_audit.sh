@@ -50,7 +50,7 @@ grep -q 'enforcement unavailable' "$T/d.log" && bad "audit mode must not warn ab
 vmrun mr --requests 20 --size 2097152 --dir shared
 eq "max_request: would_deny" "$(vm mr would_deny)" 20
 eq "max_request: by reason" "$(vm mr denials.would_deny.by_reason.max_request)" 20
-eq "max_request: by rule (defaults = 0)" "$(vm mr denials.would_deny.by_rule.0)" 20
+eq "max_request: by rule (defaults = 0)" "$(vm mr 'denials.would_deny.by_rule["0"]')" 20
 eq "audit denies nothing" "$(vm mr denied)" 0
 eq "audit lets every attempt through" "$(vm mr to_shared.attempts)" 20
 vmrun small --requests 20 --size 1048576 --dir shared
@@ -67,7 +67,7 @@ start "$T/p.yaml" || bad "privmemd -c p.yaml starts"
 vmrun burst --requests 10 --size 2097152 --dir shared --start-delay-ms 300
 eq "burst: would_deny" "$(vm burst would_deny)" 6
 eq "burst: by reason rate" "$(vm burst denials.would_deny.by_reason.rate)" 6
-eq "burst: by rule 1" "$(vm burst denials.would_deny.by_rule.1)" 6
+eq "burst: by rule 1" "$(vm burst 'denials.would_deny.by_rule["1"]')" 6
 vmrun priv --requests 10 --size 131072 --dir private --start-delay-ms 300
 eq "to_private max_request 64KiB" "$(vm priv denials.would_deny.by_reason.max_request)" 10
 

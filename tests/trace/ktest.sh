@@ -73,14 +73,18 @@ VM1=$(jv "$T/replay.json" ".vms[] | select(.pid == $(pid_of "$T/gt1.json")) | .i
 [ -n "$VM1" ] || bad "no VM for testvmm seed 1 in the replay"
 "$B/privmem" export "$T/rec" --format chrome --vm "${VM1:-none}" >"$T/chrome.json" 2>"$T/err"; rc=$?
 [ $rc = 0 ] && ok "export --format chrome: exit 0" || bad "export rc=$rc $(cat "$T/err")"
-# (without a guest_memfd the guest makes no request privmem could slice: then
-# exactly the none the VMM saw, and the slices themselves are a skip)
+# Without a guest_memfd the guest makes no request privmem could slice and
+# nothing changes its shared bytes (a gmem's creation or a successful
+# conversion would): then exactly the none the VMM's truth says, and the
+# slices and counters themselves are skips.
 if has_gmem "$T/gt1.json" "export: a request -> resume slice per memory fault"; then
-	SLICES=5
+	tally chrome "$B/chromecheck" "$T/chrome.json" 5
 else
-	SLICES=$(jv "$T/gt1.json" '.requests.memory_fault + .requests.hypercall')
+	skip "export: shared_bytes counters from a guest_memfd's creation ($NO_GMEM)"
+	tally chrome "$B/chromecheck" "$T/chrome.json" \
+		"$(jv "$T/gt1.json" '.requests.memory_fault + .requests.hypercall')" \
+		"$(jv "$T/gt1.json" '.gmem.created + .to_private.conversions + .to_shared.conversions')"
 fi
-tally chrome "$B/chromecheck" "$T/chrome.json" "${SLICES:-missing}"
 
 # 2. privmem record -- CMD: the standalone recorder, for one command's lifetime
 "$B/privmem" record -o "$T/cmd.pmtrace" -- "$B/testvmm" --seed 2 --requests 50 --faults 3 $TESTVMM_FAULTS --json "$T/gt2.json" >/dev/null 2>"$T/rec.err"; rc=$?
