@@ -11,6 +11,8 @@ DESTDIR ?=
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 CC ?= cc
 CLANG ?= clang
@@ -212,14 +214,15 @@ demo: deps all $(KTEST_BINS)
 # ------------------------------------------------------------- install
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/privmem/policies \
-		$(DESTDIR)$(PREFIX)/share/privmem/prometheus
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/privmem/policies \
+		$(DESTDIR)$(PREFIX)/share/privmem/prometheus $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/privmemd $(DESTDIR)$(SBINDIR)/privmemd
 	install -m 0755 $(O)/privmemtop $(DESTDIR)$(SBINDIR)/privmemtop
 	install -m 0755 $(O)/privmem $(DESTDIR)$(BINDIR)/privmem
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 dist/privmemd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 dist/privmemd.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 dist/bash-completion/privmem $(DESTDIR)$(BASHCOMPDIR)/privmem
 	install -m 0644 policies/*.yaml policies/*.json $(DESTDIR)$(PREFIX)/share/privmem/policies/
 	install -m 0644 dist/prometheus/*.yml $(DESTDIR)$(PREFIX)/share/privmem/prometheus/
 

@@ -10,6 +10,9 @@ flex bison dwarves bc rsync kmod libssl-dev"
 PKGS="$PKGS prometheus curl jq"
 # make bench: the trace format against trace-cmd and perf on the same runs
 PKGS="$PKGS trace-cmd linux-perf"
+# make deb / debtest: debhelper and lintian build and lint the package,
+# debootstrap makes the fresh root it is installed into
+PKGS="$PKGS debhelper lintian debootstrap dpkg-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -29,6 +29,7 @@
 #include "util.h"
 #include "vmjson.h"
 #include "vmstate.h"
+#include "vmname.h"
 
 #define MAX_FILES 4096
 
@@ -305,7 +306,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 }
 
 static const char replay_usage[] =
-	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--policy FILE] [--json]\n"
+	"Usage: privmem replay FILE|DIR... [--vm NAME|ID] [--from T] [--to T] [--policy FILE] [--json]\n"
 	"--policy: what would this policy have denied? (every attempt re-decided, as in audit mode)\n"
 	"T: N[ns|us|ms|s|m|h] after the first record, -N before the last, or YYYY-MM-DDTHH:MM:SS[.frac]Z\n";
 
@@ -354,8 +355,8 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (a->vm && (!*a->vm || strspn(a->vm, "0123456789abcdefABCDEF") != strlen(a->vm) || strlen(a->vm) > 16)) {
-		pm_cli_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
+	if (a->vm && !*a->vm) {
+		pm_cli_err("--vm '': give a VM name (a glob will do) or an id prefix");
 		return 2;
 	}
 	err = expand(argv - 1 + optind, argc + 1 - optind, &a->files, &a->nfiles);
@@ -459,11 +460,44 @@ out:
 /* ---------------------------------------------------------------- export */
 
 static const char export_usage[] =
-	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm ID] [--from T] [--to T]\n"
+	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm NAME|ID] [--from T] [--to T]\n"
 	"Writes Chrome/Perfetto trace-event JSON (ui.perfetto.dev) to OUT or standard output.\n";
+
+/*
+ * --vm NAME for export: names arrive in a trace after a VM's first events,
+ * so a replay pass finds the ids first. 0, or an exit status.
+ */
+static int select_vms(const struct read_args *a, uint64_t **ids, unsigned *n)
+{
+	struct pm_replay r;
+	struct pm_vm **vms;
+	unsigned nv;
+	char msg[512];
+
+	*ids = NULL;
+	*n = 0;
+	pm_replay_init(&r);	/* no warn: the export pass reports damage once */
+	for (unsigned i = 0; i < a->nfiles; i++)
+		pm_replay_file(&r, a->files[i], msg, sizeof(msg));	/* export itself reports the files */
+	pm_replay_finish(&r);
+	vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
+	*ids = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(**ids));
+	nv = vms && *ids ? pm_state_list(&r.st, vms, r.st.nvms) : 0;
+	for (unsigned i = 0; i < nv; i++)
+		if (pm_vm_selected(vms[i], a->vm))
+			(*ids)[(*n)++] = vms[i]->id;
+	free(vms);
+	pm_replay_free(&r);
+	if (!*n) {
+		pm_cli_err("no VM in the trace matches --vm %s", a->vm);
+		return 1;
+	}
+	return 0;
+}
 
 int pm_cmd_export(int argc, char **argv)
 {
+	uint64_t *ids = NULL;
 	struct read_args a = { 0 };
 	struct pm_export_opts o = { .warn = t_warn };
 	const char *format = NULL, *outp = NULL;
@@ -482,7 +516,12 @@ int pm_cmd_export(int argc, char **argv)
 	rc = resolve_window(&a);
 	if (rc)
 		goto out;
-	o.vm_prefix = a.vm;
+	if (a.vm) {
+		rc = select_vms(&a, &ids, &o.n_vm_ids);
+		if (rc)
+			goto out;
+		o.vm_ids = ids;
+	}
 	o.from_ns = a.from_ns;
 	o.to_ns = a.to_ns;
 	if (outp && strcmp(outp, "-")) {
@@ -506,6 +545,7 @@ int pm_cmd_export(int argc, char **argv)
 		rc = PM_EXIT_PARTIAL;
 	}
 out:
+	free(ids);
 	free_files(a.files, a.nfiles);
 	return rc;
 }

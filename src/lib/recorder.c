@@ -80,7 +80,8 @@ static void prune(struct pm_rec *r)
 
 static void write_vm(struct pm_rec *r, const struct pm_vm *vm)
 {
-	pm_tw_vminfo(r->w, vm->id, vm->pid, vm->cgroup_id, vm->first_ns, vm->comm, vm->cgroup);
+	pm_tw_vminfo(r->w, vm->id, vm->pid, vm->cgroup_id, vm->first_ns, vm->comm, vm->cgroup,
+		     vm->name, vm->name_src);
 }
 
 static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, size_t len)

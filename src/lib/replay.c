@@ -8,6 +8,7 @@
 #include "replay.h"
 #include "util.h"
 #include "jsonutil.h"
+#include "vmname.h"
 #include "vmjson.h"
 
 void pm_replay_init(struct pm_replay *r)
@@ -173,8 +174,13 @@ static void on_vminfo(void *ctx, const struct pm_trace_vminfo *vi)
 	if (vi->first_ns > r->to_ns)
 		return;
 	vm = pm_state_declare(&r->st, vi->vm, vi->pid, vi->comm, vi->cgroup_id, vi->first_ns);
-	if (vm)
-		snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", vi->cgroup);
+	if (!vm)
+		return;
+	snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", vi->cgroup);
+	if (vi->name[0]) {
+		snprintf(vm->name, sizeof(vm->name), "%s", vi->name);
+		vm->name_src = vi->name_src;
+	}
 }
 
 static void vm_gone(struct pm_vm *vm, uint64_t ts)
@@ -419,14 +425,9 @@ void pm_replay_wall(const struct pm_replay *r, uint64_t mono_ns, char *buf, size
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall % 1000000000ll / 1000000));
 }
 
-bool pm_replay_vm_match(const struct pm_vm *vm, const char *prefix)
+bool pm_replay_vm_match(const struct pm_vm *vm, const char *sel)
 {
-	char id[24];
-
-	if (!prefix || !*prefix)
-		return true;
-	snprintf(id, sizeof(id), "%016" PRIx64, vm->id);
-	return strncasecmp(id, prefix, strlen(prefix)) == 0;
+	return pm_vm_selected(vm, sel);
 }
 
 static bool listed(const struct pm_replay *r, const struct pm_vm *vm, const char *prefix)

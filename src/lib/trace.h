@@ -14,8 +14,9 @@
 #include "privmem/events.h"
 
 #define PM_TRACE_MAGIC		"PRIVMEMT"	/* 8 bytes, no NUL */
+#define PM_TRACE_NAME_LEN	128	/* = PM_VM_NAME_LEN */
 #define PM_TRACE_MAJOR		1
-#define PM_TRACE_MINOR		1	/* 1: policy records */
+#define PM_TRACE_MINOR		2	/* 1: policy records; 2: VM names in vminfo */
 #define PM_TRACE_CHUNK_MAGIC	0x4b434d50u	/* "PMCK" little-endian */
 #define PM_TRACE_HDR_FIXED	20		/* magic, major, minor, body length, body CRC */
 #define PM_TRACE_CHUNK_HDR	36
@@ -75,7 +76,7 @@ void pm_tw_event(struct pm_trace_writer *w, const struct pm_event *e);
 void pm_tw_kstats(struct pm_trace_writer *w, uint64_t vm, uint64_t ts, const struct pm_vm_kstats *k);
 void pm_tw_lost(struct pm_trace_writer *w, uint64_t ts, uint64_t lost);
 void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t cgroup_id,
-		  uint64_t first_ns, const char *comm, const char *cgroup);
+		  uint64_t first_ns, const char *comm, const char *cgroup, const char *name, unsigned name_src);
 void pm_tw_vm_gone(struct pm_trace_writer *w, uint64_t vm, uint64_t ts);
 /* hits[i] for the i-th hook of the header. */
 void pm_tw_hook_hits(struct pm_trace_writer *w, const uint64_t *hits, unsigned n);
@@ -96,6 +97,8 @@ struct pm_trace_vminfo {
 	uint32_t pid;
 	char comm[PM_COMM_LEN];
 	char cgroup[256];
+	char name[PM_TRACE_NAME_LEN];	/* "" in files before 1.2 */
+	uint8_t name_src;		/* enum pm_name_source */
 };
 
 struct pm_trace_ops {

@@ -376,6 +376,11 @@ static int decode_other(struct pm_trace *t, unsigned type, struct cur *cu, const
 		cur_bytes(cu, vi.comm, n, PM_COMM_LEN - 1);
 		n = cur_var(cu);
 		cur_bytes(cu, vi.cgroup, n, sizeof(vi.cgroup) - 1);
+		if (cu->p < cu->end) {	/* 1.2 and later; later fields are skipped */
+			n = cur_var(cu);
+			cur_bytes(cu, vi.name, n, sizeof(vi.name) - 1);
+			vi.name_src = (uint8_t)cur_le(cu, 1);
+		}
 		if (cu->bad)
 			return -EINVAL;
 		if (ops->vminfo)

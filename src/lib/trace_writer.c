@@ -262,10 +262,11 @@ void pm_tw_lost(struct pm_trace_writer *w, uint64_t ts, uint64_t lost)
 }
 
 void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t cgroup_id,
-		  uint64_t first_ns, const char *comm, const char *cgroup)
+		  uint64_t first_ns, const char *comm, const char *cgroup, const char *name, unsigned name_src)
 {
-	uint8_t body[8 + 40 + 1 + PM_COMM_LEN + 2 + 256], *b = body;
+	uint8_t body[8 + 40 + 1 + PM_COMM_LEN + 2 + 256 + 2 + PM_TRACE_NAME_LEN + 1], *b = body;
 	size_t n = strnlen(comm, PM_COMM_LEN), m = strnlen(cgroup, 255);
+	size_t k = strnlen(name, PM_TRACE_NAME_LEN - 1);
 
 	put_le(b, vm, 8);
 	b += 8;
@@ -278,6 +279,11 @@ void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t
 	b += pm_varint_put(b, m);
 	memcpy(b, cgroup, m);
 	b += m;
+	/* version 1.2: the name and where it came from (older readers stop at the cgroup) */
+	b += pm_varint_put(b, k);
+	memcpy(b, name, k);
+	b += k;
+	*b++ = (uint8_t)name_src;
 	append(w, PM_TR_VMINFO, body, (size_t)(b - body), false, 0);
 }
 

@@ -13,6 +13,7 @@
 
 #define PM_ERRNO_SLOTS	140	/* errnos above this are counted in the last slot */
 #define PM_RECENT	64	/* recent requests kept per VM */
+#define PM_VM_NAME_LEN	128	/* a sandbox id is 64 hex digits */
 #define PM_RULE_SLOTS	64	/* denials counted per rule id; higher ids share the last slot */
 
 struct pm_dir_stats {
@@ -49,6 +50,8 @@ struct pm_vm {
 	char comm[PM_COMM_LEN];
 	uint64_t cgroup_id;
 	char cgroup[256];
+	char name[PM_VM_NAME_LEN];	/* vmname.h: libvirt domain, QEMU -name, sandbox id or comm */
+	uint8_t name_src;		/* enum pm_name_source */
 	uint64_t first_ns, last_ns, destroyed_ns;
 	bool destroyed;
 

@@ -69,7 +69,7 @@ waitfor "^ *$PID testvmm" 5 && ok "80x24: a row for pid $PID" || echo "     scre
 line=$(screen | grep -E "^ *$PID ")
 same "row: comm" "$(echo "$line" | awk '{print $2}')" testvmm
 same "80 columns: no line wider" "$(screen | awk '{ if (length($0) > 80) n++ } END {print n+0}')" 0
-same "80 columns: P50 dropped, P99 kept" "$(screen | grep -cE 'PID +COMM .* P99 ')$(screen | grep -c ' P50 ')" 10
+same "80 columns: P50 dropped, P99 kept" "$(screen | grep -cE 'PID +NAME .* P99 ')$(screen | grep -c ' P50 ')" 10
 mode=$("$B/privmem" -s "$SOCK" status --json | jq -r '.policy.mode // .policy // "none"')
 screen | grep -qE "^hooks [0-9]+/[0-9]+ live  policy: $mode " && ok "header: live hooks and policy mode ($mode)" || bad "header: $(screen | sed -n 4p)"
 screen | grep -q 'EVENTS LOST' && bad "loud lost marker with nothing lost" || ok "no lost marker when nothing was lost"
@@ -89,9 +89,9 @@ kill "$V10"; wait "$V10" 2>/dev/null; V10=
 
 # totals mode: the row shows what the VMM counted
 keys t
-waitfor 'PID +COMM .* FLTS ' 3
+waitfor 'PID +NAME .* FLTS ' 3
 line=$(screen | grep -E "^ *$PID ")
-# PID COMM GUEST SHR% PRIV MiB SHRD MiB FLTS P99 DENY DROP
+# PID NAME GUEST SHR% PRIV MiB SHRD MiB FLTS P99 DENY DROP
 same "totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gt .to_private.conversions)"
 same "totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gt .to_shared.conversions)"
 same "totals: memory-fault exits" "$(echo "$line" | awk '{print $9}')" "$(gt .requests.memory_fault)"
@@ -123,15 +123,15 @@ screen | grep -q 'RECENT DENIALS' && ok "detail: denials section" || bad "no den
 hsum=$(screen | awk '/SIZES/{on=1; next} /RECENT DENIALS/{on=0} on && $1 ~ /^[0-9.]+[BKMGTP]$/ {s += $2} END {print s+0}')
 [ "$hsum" -gt 0 ] && ok "detail: size histogram has counts ($hsum in the to-private column)" || bad "size histogram empty"
 keys Escape
-waitfor 'PID +COMM' 3 && ok "Esc: back to the list" || echo "     Esc: $(screen | sed -n 6p)"
+waitfor 'PID +NAME' 3 && ok "Esc: back to the list" || echo "     Esc: $(screen | sed -n 6p)"
 keys / ; keys Escape
 screen | grep -q 'filter:' && bad "Esc in the prompt did not clear the filter" || ok "Esc in the prompt clears the filter"
 
 # help, pause, sort
 keys h
-waitfor 'Columns: PID and COMM' 3 && ok "h: help screen" || echo "     help: $(screen | head -8)"
+waitfor 'Columns: PID of the VMM; NAME' 3 && ok "h: help screen" || echo "     help: $(screen | head -8)"
 keys x
-waitfor 'PID +COMM' 3 && ok "any key leaves help"
+waitfor 'PID +NAME' 3 && ok "any key leaves help"
 keys p
 waitfor '\[PAUSED\]' 3 && ok "p: paused"
 keys p
@@ -141,7 +141,7 @@ keys '<'
 keys '<'
 keys '<'
 keys '<'
-screen | grep -qE 'PID +COMM' && ok "sort keys keep the list" || bad "sort"
+screen | grep -qE 'PID +NAME' && ok "sort keys keep the list" || bad "sort"
 
 # no flicker: with nothing changing, a refresh sends almost nothing
 $TM pipe-pane -t top -o "cat >>$T/steady.out"
@@ -167,9 +167,9 @@ echo "     3 s of refreshes every 0.3 s sent $steady bytes; one full repaint is 
 
 # resize: the screen follows the terminal
 $TM resize-window -t top -x 132 -y 40
-waitfor 'PID +COMM +GUEST SHR% PRIV/s' 3
+waitfor 'PID +NAME +GUEST SHR% PRIV/s' 3
 same "132x40: key bar on the last row" "$(screen | sed -n 40p | cut -c1-5)" "hHelp"
-screen | grep -qE 'PID +COMM +GUEST SHR% PRIV/s MiB/s SHRD/s MiB/s FLT/s +P50 +P99 +DENY DROP' &&
+screen | grep -qE 'PID +NAME +GUEST SHR% PRIV/s MiB/s SHRD/s MiB/s FLT/s +P50 +P99 +DENY DROP' &&
 	ok "132 columns: every column" || bad "132: $(screen | sed -n 6p)"
 $TM resize-window -t top -x 60 -y 15
 keybar_at() { [ "$(screen | sed -n "${1}p" | cut -c1-5)" = hHelp ]; }
@@ -190,7 +190,7 @@ if inject inj "$DPID" 3; then
 	nonzero "injected to-shared conversions" "$(gi .to_shared.conversions)"
 	waitfor "^ *$PI pminject" 5 && ok "a row for the injected VM"
 	keys t
-	waitfor 'PID +COMM .* FLTS ' 3
+	waitfor 'PID +NAME .* FLTS ' 3
 	line=$(screen | grep -E "^ *$PI ")
 	same "totals: injected to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gi .to_private.conversions)"
 	same "totals: injected to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gi .to_shared.conversions)"
@@ -214,7 +214,7 @@ grep -qE "^ *$PID testvmm " "$T/once.txt" && grep -q '^VMs ' "$T/once.txt" && ok
 
 # q quits and gives the terminal back
 keys q
-quit() { ! shows 'PID +COMM'; }
+quit() { ! shows 'PID +NAME'; }
 wait_for 3 "privmemtop to quit on q" quit && ok "q quits"
 
 # --- --direct: privmemtop loads the BPF itself, no daemon needed ---
@@ -248,7 +248,7 @@ $TM kill-session -t top 2>/dev/null
 $TM new-session -d -s top -x 80 -y 24 "env LANG=C.UTF-8 TERM=screen $B/privmemtop --replay $T/rec.pmt -d 0.2 --speed 2; sleep 30"
 waitfor "replay .* END [0-9.]+/[0-9.]+s x2 " 10 && ok "replay plays to the end at x2" || echo "     replay: $(screen | head -3)"
 keys t
-waitfor 'PID +COMM .* FLTS ' 3
+waitfor 'PID +NAME .* FLTS ' 3
 line=$(screen | grep -E "^ *$P9 ")
 same "replay row: comm" "$(echo "$line" | awk '{print $2}')" testvmm
 same "replay totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(g9 .to_private.conversions)"

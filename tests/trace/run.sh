@@ -131,7 +131,8 @@ vm=$(jv "$T/good.json" '.vms[0].id')
 # 9. usage errors: exit 2
 expect "no file: exit 2" 2 'a trace file is required' -- "$CLI" replay
 expect "bad --from: exit 2" 2 "--from 'soon': not a time" -- "$CLI" replay "$T/good.pmtrace" --from soon
-expect "bad --vm: exit 2" 2 "--vm 'xyz': not a VM id" -- "$CLI" replay "$T/good.pmtrace" --vm xyz
+expect "empty --vm: exit 2" 2 "--vm '': give a VM name" -- "$CLI" replay "$T/good.pmtrace" --vm ''
+expect "--vm no name in the trace: exit 1" 1 'no VM in the trace matches --vm xyz' -- "$CLI" replay "$T/good.pmtrace" --vm xyz
 expect "unknown --vm: exit 1" 1 'no VM in the trace matches --vm 0000dead' -- "$CLI" replay "$T/good.pmtrace" --vm 0000dead
 expect "from after to: exit 2" 2 '--from is after --to' -- "$CLI" replay "$T/good.pmtrace" --from 10s --to 5s
 expect "export without --format: exit 2" 2 '--format chrome is required' -- "$CLI" export "$T/good.pmtrace"

@@ -183,7 +183,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			bad("%s: unknown option, or a value where none is taken", name);
 		}
 	}
-	if (optind < argc)
+	/* after "--": a VMM's own words (QEMU's -name guest=...), for the VM name tests */
+	if (optind < argc && strcmp(argv[optind - 1], "--"))
 		bad("unexpected argument '%s'", argv[optind]);
 	if (on_deny_set && !opts_swprot(o))
 		bad("--on-deny: only with --vm-type 1 (other VM types convert nothing for real)");
