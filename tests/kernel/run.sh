@@ -37,7 +37,7 @@ wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
 vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
-# Successful conversions, which this host's KVM never makes (ENOTTY): pminject
+# Successful conversions, which this host's KVM never makes (ENOTTY): convinject
 # plays a VMM whose KVM_SET_MEMORY_ATTRIBUTES calls succeed, through privmemd's
 # own maps; its books must equal what it injected, conversions, bytes and
 # size histograms included.
@@ -46,7 +46,7 @@ if inject inj "$DPID" 7; then
 		nonzero "injected $d conversions" "$(jv "$T/inj.json" ".$d.conversions")"
 		nonzero "injected $d bytes" "$(jv "$T/inj.json" ".$d.bytes")"
 	done
-	wait_for 10 "privmemd to book pminject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
+	wait_for 10 "privmemd to book convinject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
 	tally injected "$B/gtcompare" "$T/pmi.json" "$T/inj.json"
 fi
 

@@ -181,14 +181,14 @@ $TM resize-window -t top -x 80 -y 24
 wait_for 3 "the key bar on row 24" keybar_at 24
 
 # successful conversions, injected (this host's KVM makes none): the row's
-# totals and --once --json hold what pminject counted
+# totals and --once --json hold what convinject counted
 gi() { jv "$T/inj.json" "$1"; }
 PI=-1
 if inject inj "$DPID" 3; then
 	PI=$(jv "$T/inj.json" .pid)
 	nonzero "injected to-private conversions" "$(gi .to_private.conversions)"
 	nonzero "injected to-shared conversions" "$(gi .to_shared.conversions)"
-	waitfor "^ *$PI pminject" 5 && ok "a row for the injected VM"
+	waitfor "^ *$PI convinject" 5 && ok "a row for the injected VM"
 	keys t
 	waitfor 'PID +NAME .* FLTS ' 3
 	line=$(screen | grep -E "^ *$PI ")
