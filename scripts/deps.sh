@@ -8,6 +8,8 @@ mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio systemd
 flex bison dwarves bc rsync kmod libssl-dev"
 # privmemd --metrics tests: promtool and a real prometheus, queried with curl and jq
 PKGS="$PKGS prometheus curl jq"
+# make fuzz: libFuzzer and the sanitizer runtimes for clang
+PKGS="$PKGS libclang-rt-dev"
 # make bench: the trace format against trace-cmd and perf on the same runs
 PKGS="$PKGS trace-cmd linux-perf"
 # make deb / debtest: debhelper and lintian build and lint the package,

@@ -48,13 +48,13 @@ vm_destroyed() {
 		[ "$(jv "$3" ".vms[] | select(.pid == ${2:--1}) | .state")" = destroyed ]
 }
 
-# inject NAME DAEMON_PID SEED: tests/kernel/pminject into a running capture
+# inject NAME DAEMON_PID SEED: tests/kernel/convinject into a running capture
 # (privmemd, privmem record, privmemtop --direct); its truth in $T/NAME.json
 inject() {
-	if "$B/pminject" "$2" "$T/$1.json" "$3" 2>"$T/$1.err"; then
-		ok "pminject $1 into pid $2"
+	if "$B/convinject" "$2" "$T/$1.json" "$3" 2>"$T/$1.err"; then
+		ok "convinject $1 into pid $2"
 	else
-		bad "pminject $1: $(cat "$T/$1.err")"
+		bad "convinject $1: $(cat "$T/$1.err")"
 		return 1
 	fi
 }

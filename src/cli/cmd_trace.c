@@ -278,6 +278,24 @@ static void print_timeline(struct pm_replay *r, const struct pm_vm *vm)
 	}
 }
 
+/* Holes the recorder left: when, how long, how many events, why. */
+static void print_gaps(const struct pm_replay *r)
+{
+	char w1[40], w2[40], e[40];
+
+	for (size_t i = 0; i < r->ngaps; i++) {
+		const struct pm_trace_gap *g = &r->gaps[i];
+
+		pm_replay_wall(r, g->from_ns, w1, sizeof(w1));
+		pm_replay_wall(r, g->to_ns, w2, sizeof(w2));
+		printf("gap:   %s .. %s (%.3f s): %" PRIu64 " events not recorded (", w1, w2,
+		       g->to_ns > g->from_ns ? (g->to_ns - g->from_ns) / 1e9 : 0.0, g->events);
+		for (unsigned k = 0; k < g->nerrs; k++)
+			printf("%s%s", k ? ", then " : "", pm_errno_name(g->errs[k], e, sizeof(e)));
+		printf(")\n");
+	}
+}
+
 static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 {
 	struct pm_vms all = pm_state_vms(&r->st);
@@ -292,6 +310,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 		printf("span:  %s .. %s (%.3f s)%s\n", w1, w2, (r->last_ts - r->first_ts) / 1e9,
 		       r->window ? " (window)" : "");
 	printf("policy: %s\n", r->info.policy && *r->info.policy ? r->info.policy : "none");
+	print_gaps(r);
 	printf("events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "  chunks %" PRIu64 "%s\n\n", r->st.events,
 	       r->st.lost, r->st.lost ? " (EVENTS WERE LOST)" : "", r->st.bad_events, r->stats.chunks,
 	       r->skipped ? "  (SOME OF THE TRACE COULD NOT BE READ)" : "");
@@ -421,6 +440,11 @@ int pm_cmd_replay(int argc, char **argv)
 		goto done;
 	}
 	pm_replay_finish(&r);
+	if (r.st.over_cap) {
+		fprintf(stderr, "privmem: warning: the trace names more than %u VMs: %" PRIu64
+			" events and declarations of further VMs were not booked\n", r.st.max_vms, r.st.over_cap);
+		r.skipped = true;
+	}
 	if (a.vm) {
 		struct pm_vms all = pm_state_vms(&r.st);
 		struct pm_vm *vm;

@@ -134,6 +134,20 @@ static void rec_stop(struct daemon *d)
 		fprintf(stderr, "privmemd: trace: %s\n", strerror(-err));
 }
 
+/* --record: where, whether it is writing now, and what its faults cost. */
+static json_object *recorder_json(const struct pm_rec *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "file", json_object_new_string(pm_rec_path(r)));
+	json_object_object_add(o, "recording", json_object_new_boolean(pm_rec_recording(r)));
+	json_object_object_add(o, "events", json_object_new_uint64(pm_rec_events(r)));
+	json_object_object_add(o, "bytes", json_object_new_uint64(pm_rec_bytes(r)));
+	json_object_object_add(o, "gaps", json_object_new_uint64(pm_rec_gaps(r)));
+	json_object_object_add(o, "unrecorded_events", json_object_new_uint64(pm_rec_unrecorded(r)));
+	return o;
+}
+
 static json_object *status_json(struct daemon *d)
 {
 	json_object *o = json_object_new_object();
@@ -151,6 +165,8 @@ static json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "lost", json_object_new_uint64(d->st->lost));
 	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
 	json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
+	if (pm_session_recorder(d->ses))
+		json_object_object_add(o, "recorder", recorder_json(pm_session_recorder(d->ses)));
 	return o;
 }
 
@@ -179,12 +195,16 @@ static json_object *answer(struct daemon *d, const char *cmd)
 	json_object *o;
 
 	d->st->lost = pm_capture_lost(d->cap);
-	if (strcmp(cmd, "status") == 0)
+	switch (pm_sock_parse(cmd)) {
+	case PM_CMD_STATUS:
 		return status_json(d);
-	if (strcmp(cmd, "reload") == 0)
+	case PM_CMD_RELOAD:
 		return reload_policy(d);
-	if (strcmp(cmd, "vms") == 0)
+	case PM_CMD_VMS:
 		return pm_json_vms(pm_session_refresh(d->ses), pm_capture_hooks(d->cap), PM_HOOK_MAX);
+	case PM_CMD_UNKNOWN:
+		break;
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "error", json_object_new_string("unknown command"));
 	return o;

@@ -84,6 +84,18 @@ int pm_sock_accept(int lfd, char *cmd, size_t len)
 	return cfd;
 }
 
+enum pm_sock_cmd pm_sock_parse(const char *line)
+{
+	static const struct { const char *word; enum pm_sock_cmd cmd; } words[] = {
+		{ "status", PM_CMD_STATUS }, { "vms", PM_CMD_VMS }, { "reload", PM_CMD_RELOAD },
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(line, words[i].word) == 0)
+			return words[i].cmd;
+	return PM_CMD_UNKNOWN;
+}
+
 int pm_sock_reply(int cfd, const char *text)
 {
 	size_t len = strlen(text), off = 0;

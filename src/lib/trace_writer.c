@@ -330,6 +330,36 @@ void pm_tw_policy(struct pm_trace_writer *w, uint64_t ts, const char *text)
 	free(body);
 }
 
+void pm_tw_gap(struct pm_trace_writer *w, const struct pm_trace_gap *g)
+{
+	uint8_t body[10 * (4 + PM_TRACE_GAP_ERRS)], *b = body;
+	unsigned n = g->nerrs < PM_TRACE_GAP_ERRS ? g->nerrs : PM_TRACE_GAP_ERRS;
+
+	b += pm_varint_put(b, g->from_ns);
+	b += pm_varint_put(b, g->to_ns);
+	b += pm_varint_put(b, g->events);
+	b += pm_varint_put(b, n);
+	for (unsigned i = 0; i < n; i++)
+		b += pm_varint_put(b, (uint64_t)(g->errs[i] < 0 ? -g->errs[i] : g->errs[i]));
+	append(w, PM_TR_GAP, body, (size_t)(b - body), true, g->to_ns);
+}
+
+int pm_tw_error(const struct pm_trace_writer *w)
+{
+	return w->err;
+}
+
+int pm_tw_sync(struct pm_trace_writer *w)
+{
+	int err = pm_tw_flush(w);
+
+	if (!err && fsync(w->fd) && errno != EINVAL && errno != EROFS)
+		err = -errno;	/* EINVAL: a pipe or terminal, nothing to sync */
+	if (err && !w->err)
+		w->err = err;
+	return err;
+}
+
 int pm_tw_flush(struct pm_trace_writer *w)
 {
 	uLongf clen;
@@ -359,6 +389,8 @@ int pm_tw_flush(struct pm_trace_writer *w)
 	err = write_all(w->fd, h, PM_TRACE_CHUNK_HDR + clen);
 	if (!err)
 		w->bytes += PM_TRACE_CHUNK_HDR + clen;
+	else if (ftruncate(w->fd, (off_t)w->bytes) == 0)
+		lseek(w->fd, (off_t)w->bytes, SEEK_SET);	/* a short write (ENOSPC) leaves no torn chunk */
 out:
 	if (err && !w->err)
 		w->err = err;

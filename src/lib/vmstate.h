@@ -94,6 +94,8 @@ struct pm_state {
 	uint64_t by_type[PM_EV_TYPE_MAX];
 	uint64_t bad_events;		/* undecodable records */
 	uint64_t lost;			/* ring-buffer drops reported by the kernel */
+	unsigned max_vms;		/* 0: no limit; else events of further VMs are refused */
+	uint64_t over_cap;		/* events (and declarations) refused by max_vms */
 };
 
 void pm_state_init(struct pm_state *s);

@@ -60,7 +60,7 @@ else
 	eq "guest_memfd: --faults-if-possible changes nothing" "$(g1 '[.requests.memory_fault, .exits["39"], (.memory_faults | length)] | join(" ")')" "5 5 5"
 fi
 
-# Successful conversions, which this host's KVM never makes (ENOTTY): pminject
+# Successful conversions, which this host's KVM never makes (ENOTTY): convinject
 # plays a VMM whose KVM_SET_MEMORY_ATTRIBUTES calls succeed, through privmemd's
 # own maps; its books must equal what it injected, conversions, bytes and
 # size histograms included.
@@ -69,7 +69,7 @@ if inject inj "$DPID" 7; then
 		nonzero "injected $d conversions" "$(jv "$T/inj.json" ".$d.conversions")"
 		nonzero "injected $d bytes" "$(jv "$T/inj.json" ".$d.bytes")"
 	done
-	wait_for 10 "privmemd to book pminject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
+	wait_for 10 "privmemd to book convinject's VM destroyed" vm_destroyed "$SOCK" "$(jv "$T/inj.json" .pid)" "$T/pmi.json"
 	tally injected "$B/gtcompare" "$T/pmi.json" "$T/inj.json"
 fi
 

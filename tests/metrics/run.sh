@@ -70,13 +70,13 @@ gm "text: resume latency count" && same "text: resume latency count" "$(sample p
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL%/metrics}/nope"); same "GET /nope" "$code" 404
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL"); same "POST /metrics" "$code" 405
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "$URL"); same "HEAD /metrics" "$code" 200
-# successful conversions (this host's KVM makes none): pminject's, in privmemd's
+# successful conversions (this host's KVM makes none): convinject's, in privmemd's
 # own maps; counters, bytes and every size bucket as it counted them
 PI=-1
 gi() { jv "$T/inj.json" "$1"; }
 if inject inj "$DPID" 5; then
 	PI=$(jv "$T/inj.json" .pid)
-	wait_for 10 "privmemd to book pminject's VM" vm_destroyed "$SOCK" "$PI" "$T/vmsi.json"
+	wait_for 10 "privmemd to book convinject's VM" vm_destroyed "$SOCK" "$PI" "$T/vmsi.json"
 	curl -sS "$URL" -o "$T/mi.txt"
 	promtool check metrics <"$T/mi.txt" >"$T/pci.out" 2>&1 && [ ! -s "$T/pci.out" ] &&
 		ok "promtool check metrics with conversions: clean" || bad "promtool (conversions): $(head -3 "$T/pci.out")"

@@ -91,7 +91,7 @@ kill "$V10"; wait "$V10" 2>/dev/null; V10=
 keys t
 waitfor 'PID +NAME .* FLTS ' 3
 line=$(screen | grep -E "^ *$PID ")
-# PID COMM GUEST SHR% PRIV MiB SHRD MiB FLTS P99 DENY DROP
+# PID NAME GUEST SHR% PRIV MiB SHRD MiB FLTS P99 DENY DROP
 same "totals: to-private conversions" "$(echo "$line" | awk '{print $5}')" "$(gt .to_private.conversions)"
 same "totals: to-shared conversions" "$(echo "$line" | awk '{print $7}')" "$(gt .to_shared.conversions)"
 has_gmem "$T/gt.json" "totals: memory-fault exits" &&
@@ -185,14 +185,14 @@ $TM resize-window -t top -x 80 -y 24
 wait_for 3 "the key bar on row 24" keybar_at 24
 
 # successful conversions, injected (this host's KVM makes none): the row's
-# totals and --once --json hold what pminject counted
+# totals and --once --json hold what convinject counted
 gi() { jv "$T/inj.json" "$1"; }
 PI=-1
 if inject inj "$DPID" 3; then
 	PI=$(jv "$T/inj.json" .pid)
 	nonzero "injected to-private conversions" "$(gi .to_private.conversions)"
 	nonzero "injected to-shared conversions" "$(gi .to_shared.conversions)"
-	waitfor "^ *$PI pminject" 5 && ok "a row for the injected VM"
+	waitfor "^ *$PI convinject" 5 && ok "a row for the injected VM"
 	keys t
 	waitfor 'PID +NAME .* FLTS ' 3
 	line=$(screen | grep -E "^ *$PI ")

@@ -40,7 +40,7 @@ start_daemon "$T/privmemd.log" -s "$T/sock" --record "$T/rec" && ok "privmemd --
 grep -q "recording to $T/rec/privmem-.*\.pmtrace" "$T/privmemd.log" && ok "privmemd names its trace file" || bad "no 'recording to' line"
 "$B/testvmm" --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS --json "$T/gt1.json" >/dev/null 2>&1 && ok "testvmm seed 1" || bad "testvmm seed 1"
 "$B/testvmm" --seed 4 --requests 300 --faults 2 $TESTVMM_FAULTS --json "$T/gt4.json" >/dev/null 2>&1 && ok "testvmm seed 4" || bad "testvmm seed 4"
-# and successful conversions, which this host's KVM never makes (pminject)
+# and successful conversions, which this host's KVM never makes (convinject)
 inject inj "$DPID" 11
 live_after_exit "$(pid_of "$T/gt4.json")" "$T/live.json"
 live_after_exit "$(pid_of "$T/inj.json")" "$T/live.json"

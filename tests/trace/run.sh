@@ -145,4 +145,12 @@ expect "export: exit 0" 0 '' -- "$CLI" export "$T/good.pmtrace" --format chrome 
 expect "export of a damaged file: exit 3" 3 'bad chunk \(CRC mismatch\)' -- "$CLI" export "$T/flip.pmtrace" --format chrome -o "$T/flip.chrome.json"
 "$B/chromecheck" "$T/flip.chrome.json" >/dev/null 2>&1 && ok "export of a damaged file: still valid JSON" || bad "export of damaged: chromecheck"
 
+# 11. hostile files (tests/fuzz/regress): a replay books at most 16384 VMs and says so;
+# fake chunk headers and receding times cost linear time
+R=tests/fuzz/regress/fuzz_trace
+expect "200000 VMs: 16384 booked, exit 3" 3 'more than 16384 VMs: 183616 events' -- "$CLI" replay "$R/oom-many-vms" --json
+[ "$(jnum events "$T/out")" = 16384 ] && ok "200000 VMs: events 16384" || bad "200000 VMs: events $(jnum events "$T/out")"
+expect "4 MiB of fake chunk headers: exit 3" 3 'bad chunk' -- timeout 10 "$CLI" replay "$R/slow-fake-chunk-headers"
+expect "60000 receding seconds: exit 0" 0 '' -- timeout 10 "$CLI" replay "$R/slow-receding-time" --json
+
 finish

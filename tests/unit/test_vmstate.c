@@ -256,6 +256,33 @@ static void gmem_and_shared_fraction(void **state)
 	pm_state_free(&s);
 }
 
+/* Past max_vms, events of new VMs are refused and counted; known VMs go on. */
+static void vm_cap(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	s.max_vms = 3;
+	for (uint64_t id = 1; id <= 5; id++) {
+		e = ev(id, PM_EV_VM_CREATE, 1, id);
+		if (id <= 3)
+			assert_non_null(pm_state_apply(&s, &e));
+		else
+			assert_null(pm_state_apply(&s, &e));
+	}
+	e = ev(2, PM_EV_REQUEST, 1, 10);
+	assert_non_null(pm_state_apply(&s, &e));
+	assert_null(pm_state_declare(&s, 9, 1, "x", 0, 1));
+	assert_int_equal(s.nvms, 3);
+	assert_int_equal(s.events, 4);
+	assert_int_equal(s.over_cap, 3);
+	pm_state_free(&s);
+	assert_int_equal(s.max_vms, 3);	/* configuration survives a reset */
+	pm_state_free(&s);
+}
+
 static void many_vms_listed_in_order(void **state)
 {
 	struct pm_state s;
@@ -288,6 +315,7 @@ int main(void)
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(gmem_and_shared_fraction),
 		cmocka_unit_test(many_vms_listed_in_order),
+		cmocka_unit_test(vm_cap),
 	};
 
 	return cmocka_run_group_tests_name("vmstate", tests, NULL, NULL);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * pminject DAEMON_PID GROUND_TRUTH_JSON [SEED]: plays a VMM whose
+ * convinject DAEMON_PID GROUND_TRUTH_JSON [SEED]: plays a VMM whose
  * KVM_SET_MEMORY_ATTRIBUTES calls succeed, which this host's KVM never lets
  * one do (ENOTTY), into a running privmemd (or privmem record, or
  * privmemtop --direct): it loads the capture object's test-only programs
@@ -70,7 +70,7 @@ static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
 	dir = opendir(path);
 	if (!dir) {
-		fprintf(stderr, "pminject: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "convinject: %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
 	while ((d = readdir(dir))) {
@@ -118,7 +118,7 @@ static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 			continue;
 		needed++;
 		if (bpf_map__fd(m) < 0) {
-			fprintf(stderr, "pminject: pid %d has no capture map '%s' (not privmemd?)\n", pid, n);
+			fprintf(stderr, "convinject: pid %d has no capture map '%s' (not privmemd?)\n", pid, n);
 			return -ENOENT;
 		}
 	}
@@ -131,7 +131,7 @@ static int run(struct bpf_program *p, unsigned long long *args, unsigned n)
 	int err = bpf_prog_test_run_opts(bpf_program__fd(p), &o);
 
 	if (err)
-		fprintf(stderr, "pminject: test_run %s: %s\n", bpf_program__name(p), strerror(-err));
+		fprintf(stderr, "convinject: test_run %s: %s\n", bpf_program__name(p), strerror(-err));
 	return err;
 }
 
@@ -243,7 +243,7 @@ static int write_truth(const char *path, const char *comm)
 	const char *sep = "";
 
 	if (!f) {
-		fprintf(stderr, "pminject: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "convinject: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
 	fprintf(f, "{\"pid\":%d,\"comm\":\"%s\",\"outcome\":\"completed\",", (int)getpid(), comm);
@@ -286,15 +286,15 @@ int main(int argc, char **argv)
 	int pid, err;
 
 	if (argc < 3 || argc > 4 || (pid = atoi(argv[1])) <= 0) {
-		fprintf(stderr, "usage: pminject DAEMON_PID GROUND_TRUTH_JSON [SEED]\n");
+		fprintf(stderr, "usage: convinject DAEMON_PID GROUND_TRUTH_JSON [SEED]\n");
 		return 2;
 	}
 	seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 1;
-	/* the VMM's name in the books: pminject, whatever the binary is called */
-	prctl(PR_SET_NAME, "pminject");
+	/* the VMM's name in the books: convinject, whatever the binary is called */
+	prctl(PR_SET_NAME, "convinject");
 	s = capture_bpf__open();
 	if (!s) {
-		fprintf(stderr, "pminject: open: %s\n", strerror(errno));
+		fprintf(stderr, "convinject: open: %s\n", strerror(errno));
 		return 1;
 	}
 	bpf_object__for_each_program(p, s->obj)
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = capture_bpf__load(s);
 	if (err) {
-		fprintf(stderr, "pminject: loading over pid %d's maps: %s\n", pid, strerror(-err));
+		fprintf(stderr, "convinject: loading over pid %d's maps: %s\n", pid, strerror(-err));
 		capture_bpf__destroy(s);
 		return 1;
 	}
@@ -315,5 +315,5 @@ int main(int argc, char **argv)
 	capture_bpf__destroy(s);
 	if (err)
 		return 1;
-	return write_truth(argv[2], "pminject") ? 1 : 0;
+	return write_truth(argv[2], "convinject") ? 1 : 0;
 }
