@@ -107,7 +107,9 @@ keys / ; keys -l -- "$PID"; keys Enter
 waitfor "filter: $PID" 3 && ok "filter shown" || echo "     filter: $(screen | sed -n 5p)"
 [ "$(screen | grep -cE '^ *[0-9]+ ')" = 1 ] && ok "filter leaves one row" || bad "filter rows: $(screen | grep -cE '^ *[0-9]+ ')"
 keys Enter
-waitfor "VM [0-9a-f]{16}  pid $PID  testvmm  running" 3 && ok "detail pane for pid $PID" || bad "detail: $(screen)"
+# (the VM's name, when it has one, follows its id)
+waitfor "VM [0-9a-f]{16} +(testvmm +)?pid $PID  testvmm  running" 3 && ok "detail pane for pid $PID" ||
+	echo "     detail: $(screen)"
 same "detail: to-private attempts" "$(field '^to-private ' 3)" "$(gt .to_private.attempts)"
 same "detail: to-shared attempts" "$(field '^to-shared ' 3)" "$(gt .to_shared.attempts)"
 same "detail: to-private conversions" "$(field '^to-private ' 4)" "$(gt .to_private.conversions)"
