@@ -31,7 +31,7 @@ static const char usage[] =
 static json_object *ask(const char *cmd)
 {
 	char *reply = NULL;
-	json_object *o;
+	json_object *o, *err_o;
 	int err = pm_sock_request(pm_cli.sock, cmd, &reply);
 
 	if (err) {
@@ -41,8 +41,16 @@ static json_object *ask(const char *cmd)
 	}
 	o = json_tokener_parse(reply);
 	free(reply);
-	if (!o)
+	if (!o) {
 		pm_cli_err("privmemd sent a reply that is not JSON");
+		return NULL;
+	}
+	/* a refusal (permission, unknown command) is an error, not an empty report; reload says its own */
+	if (strcmp(cmd, "reload") && json_object_object_get_ex(o, "error", &err_o)) {
+		pm_cli_err("privmemd: %s", json_object_get_string(err_o));
+		json_object_put(o);
+		return NULL;
+	}
 	return o;
 }
 

@@ -325,3 +325,28 @@ uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)
 		return vm->guest_bytes;
 	return (uint64_t)v;
 }
+
+int pm_state_copy(struct pm_state *dst, const struct pm_state *src)
+{
+	*dst = *src;	/* the counters; the VMs are copied one by one below */
+	memset(dst->bucket, 0, sizeof(dst->bucket));
+	dst->nvms = 0;
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++) {
+		struct pm_vm **tail = &dst->bucket[b];
+
+		for (const struct pm_vm *vm = src->bucket[b]; vm; vm = vm->next) {
+			struct pm_vm *c = malloc(sizeof(*c));
+
+			if (!c)
+				return -ENOMEM;
+			*c = *vm;
+			c->pending = NULL;
+			c->npending = c->cap_pending = 0;
+			c->next = NULL;
+			*tail = c;
+			tail = &c->next;
+			dst->nvms++;
+		}
+	}
+	return 0;
+}

@@ -127,5 +127,11 @@ void pm_vms_free(struct pm_vms *l);
 #define pm_vms_each(l, vm) \
 	for (unsigned pm__i = 0; pm__i < (l)->n && ((vm) = (l)->v[pm__i], 1); pm__i++)
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
+/*
+ * A copy of the books for a reader on another thread (a /metrics scrape):
+ * every VM and counter, no open requests (pending). 0 or -ENOMEM (dst then
+ * holds what was copied; pm_state_free it either way).
+ */
+int pm_state_copy(struct pm_state *dst, const struct pm_state *src);
 
 #endif

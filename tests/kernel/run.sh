@@ -95,8 +95,15 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$B/privmemd" -s "$T/x.sock" 
 "$B/sockjunk" "$SOCK" && ok "junk clients answered or dropped" || bad "junk clients"
 "$B/privmem" -s "$SOCK" status >/dev/null && ok "daemon alive after junk clients" || bad "daemon after junk"
 
+# clean shutdown
+kill -TERM "$DPID"
+wait "$DPID"; rc=$?
+DPID=
+[ $rc = 0 ] && [ ! -e "$SOCK" ] && ok "SIGTERM: exit 0, socket removed" || bad "SIGTERM rc=$rc"
+grep -q 'exiting: .* 0 lost' "$T/privmemd.log" && ok "no events lost" || bad "losses: $(tail -1 "$T/privmemd.log")"
+
 # lean mode (--no-exit-stats): requests still seen exactly, no exit counts
-MAIN_DPID=$DPID KILL_PIDS=$DPID
+# (after the first daemon is gone: one privmemd at a time)
 if start_daemon "$T/lean.log" -s "$T/lean.sock" --no-exit-stats; then ok "privmemd --no-exit-stats starts"; else bad "lean privmemd starts"; fi
 "$B/testvmm" --seed 9 --requests 5 --faults 3 $TESTVMM_FAULTS --json "$T/gt9.json" >/dev/null 2>"$T/vmm9.err" || bad "testvmm seed 9: $(cat "$T/vmm9.err")"
 P9=$(jv "$T/gt9.json" .pid)
@@ -112,12 +119,10 @@ fi
 [ "$(lean '.kernel.exits | has("2")')" = false ] && ok "lean: other exits not counted" ||
 	bad "lean: io exits counted (or the VM is missing): $(lean .kernel.exits)"
 stop_daemon
-DPID=$MAIN_DPID KILL_PIDS=
 
 # privmemd(8): a missing socket directory is made 0700, the socket 0600, and
 # a client that is not root is refused by either; --no-syscall-hooks shows
 # the syscall tracepoints "disabled" with the reason
-MAIN_DPID=$DPID KILL_PIDS=$DPID
 chmod 755 "$T"
 PSOCK=$T/pmdir/privmemd.sock
 if start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
@@ -143,11 +148,5 @@ grep -qE '^syscalls:ioctl +disabled' "$T/nosys.txt" && ok "--no-syscall-hooks: s
 grep -q 'taxes every syscall' "$T/nosys.txt" && bad "--no-syscall-hooks: a syscall tax still reported" ||
 	ok "--no-syscall-hooks: no syscall tax"
 stop_daemon
-DPID=$MAIN_DPID KILL_PIDS=
-
-# clean shutdown
-stop_daemon; rc=$?
-[ $rc = 0 ] && [ ! -e "$SOCK" ] && ok "SIGTERM: exit 0, socket removed" || bad "SIGTERM rc=$rc"
-grep -q 'exiting: .* 0 lost' "$T/privmemd.log" && ok "no events lost" || bad "losses: $(tail -1 "$T/privmemd.log")"
 
 finish

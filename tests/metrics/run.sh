@@ -190,9 +190,16 @@ timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics localhost:9464 2>"$T/e"; rc=$?
 [ $rc = 2 ] && grep -q 'numeric address' "$T/e" && ok "--metrics localhost: exit 2, numeric address asked" || bad "--metrics localhost rc=$rc: $(cat "$T/e")"
 HOSTPORT2=${URL2#http://}
 HOSTPORT2=${HOSTPORT2%/metrics}
-timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics "$HOSTPORT2" 2>"$T/e"; rc=$?
-[ $rc = 1 ] && grep -q 'cannot listen' "$T/e" && ok "--metrics on a busy port: exit 1" || bad "busy port rc=$rc: $(tail -1 "$T/e")"
 
 stop_daemon; rc=$?
 same "privmemd exit status after scrapes" "$rc" 0
+
+# a busy port (one privmemd at a time: something else holds the port it just freed)
+busybox nc -l -p "${HOSTPORT2##*:}" >/dev/null 2>&1 &
+NCPID=$!
+listening() { ss -tln | grep -q ":${HOSTPORT2##*:} "; }
+wait_for 5 "busybox nc to listen on ${HOSTPORT2##*:}" listening
+timeout 20 "$B/privmemd" -s "$T/x.sock" --metrics "$HOSTPORT2" 2>"$T/e"; rc=$?
+kill "$NCPID" 2>/dev/null; wait "$NCPID" 2>/dev/null
+[ $rc = 1 ] && grep -q 'cannot listen' "$T/e" && ok "--metrics on a busy port: exit 1" || bad "busy port rc=$rc: $(tail -1 "$T/e")"
 finish

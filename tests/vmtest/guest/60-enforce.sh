@@ -61,6 +61,12 @@ sed 's/^mode: enforce/mode: off/' $T/burst.yaml >$T/burst-off.yaml
 start $T/maxreq.yaml || exit 1
 privmem -s $S status --json >$T/st.json
 eq enforcing "$(jpath $T/st.json policy.enforcing)" true
+# a second privmemd (no policy: it would remove the pinned enforcement) is
+# refused before it touches anything of the first's
+privmemd -s /run/pm2.sock >$T/d2nd.log 2>&1
+eq second_instance_refused "$?/$(grep -c 'another privmemd is running' $T/d2nd.log)" 1/1
+[ -e /sys/fs/bpf/privmem/link_lsm ] && vt_pass second_instance_left_pins || vt_fail second_instance_left_pins "$(ls /sys/fs/bpf/privmem 2>&1)"
+[ -S $S ] && [ ! -e /run/pm2.sock ] && vt_pass second_instance_left_socket || vt_fail second_instance_left_socket "$(ls -l /run)"
 vmrun big --requests 20 --size 2097152 --dir shared
 eq big_vmm_exit "$(cat $T/big.rc)" 0
 eq big_vmm_eperm "$(gterr big EPERM)" 20
