@@ -11,6 +11,8 @@ DESTDIR ?=
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 CC ?= cc
 CLANG ?= clang
@@ -180,16 +182,17 @@ CHECK_STAGES := unit ktest manlint policy metricstest tracetest tracektest polic
 check: all
 	@./scripts/check.sh $(CHECK_STAGES)
 
+# every binary runs, whichever fails; a crash or non-zero exit fails the stage
 unit: $(UNIT_TESTS) $(O)/decide.bpf.o
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || { echo "FAIL $$t: exit $$?"; rc=1; }; done; exit $$rc
 ktest: all $(KTEST_BINS)
 	./tests/kernel/run.sh
 manlint:
 	mandoc -Tlint -W warning man/*.[0-9]
+	@echo "$(words $(wildcard man/*.[0-9])) passed, 0 failed"
 .PHONY: policy metricstest tracetest tracektest policyktest toptest
 policy: $(O)/privmem $(O)/decide_bpf
-	@./tests/unit/policy_cli.sh
-	@$(O)/decide_bpf
+	@rc=0; ./tests/unit/policy_cli.sh || rc=1; $(O)/decide_bpf || rc=1; exit $$rc
 metricstest: all
 	./tests/metrics/run.sh
 tracetest: $(O)/asan/test_trace $(O)/asan/privmem $(TRACE_TOOLS)
@@ -220,14 +223,15 @@ demo: deps all $(KTEST_BINS)
 # ------------------------------------------------------------- install
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/privmem/policies \
-		$(DESTDIR)$(PREFIX)/share/privmem/prometheus
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/privmem/policies \
+		$(DESTDIR)$(PREFIX)/share/privmem/prometheus $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/privmemd $(DESTDIR)$(SBINDIR)/privmemd
 	install -m 0755 $(O)/privmemtop $(DESTDIR)$(SBINDIR)/privmemtop
 	install -m 0755 $(O)/privmem $(DESTDIR)$(BINDIR)/privmem
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 dist/privmemd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 dist/privmemd.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 dist/bash-completion/privmem $(DESTDIR)$(BASHCOMPDIR)/privmem
 	install -m 0644 policies/*.yaml policies/*.json $(DESTDIR)$(PREFIX)/share/privmem/policies/
 	install -m 0644 dist/prometheus/*.yml $(DESTDIR)$(PREFIX)/share/privmem/prometheus/
 

@@ -32,7 +32,7 @@ void pm_cli_print_json(json_object *o)
 
 void pm_cli_vms_header(void)
 {
-	printf("%-16s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "PID", "COMM", "STATE",
+	printf("%-16s %-20s %7s %-15s %-9s %8s %7s %13s %8s %13s %8s %6s %6s %8s %5s\n", "VM", "NAME", "PID", "COMM", "STATE",
 	       "GUEST", "SHARED", "TO_PRIV ok/try", "BYTES", "TO_SHRD ok/try", "BYTES", "HCALL", "MFAULT",
 	       "DISCARDS", "LOST");
 }
@@ -49,9 +49,9 @@ void pm_cli_vms_row(json_object *vm)
 	pm_fmt_bytes(guest, sizeof(guest), g);
 	pm_fmt_bytes(tp, sizeof(tp), num(vm, "to_private.bytes"));
 	pm_fmt_bytes(ts, sizeof(ts), num(vm, "to_shared.bytes"));
-	printf("%-16s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
+	printf("%-16s %-20.20s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
-	       pm_json_str(vm, "id"), num(vm, "pid"), pm_json_str(vm, "comm"), pm_json_str(vm, "state"), guest,
+	       pm_json_str(vm, "id"), pm_json_str(vm, "name"), num(vm, "pid"), pm_json_str(vm, "comm"), pm_json_str(vm, "state"), guest,
 	       g ? 100.0 * num(vm, "shared_bytes") / g : 0.0,
 	       num(vm, "to_private.conversions"), num(vm, "to_private.attempts"), tp,
 	       num(vm, "to_shared.conversions"), num(vm, "to_shared.attempts"), ts,

@@ -29,6 +29,7 @@
 #include "util.h"
 #include "vmjson.h"
 #include "vmstate.h"
+#include "vmname.h"
 
 #define MAX_FILES 4096
 
@@ -277,6 +278,24 @@ static void print_timeline(struct pm_replay *r, const struct pm_vm *vm)
 	}
 }
 
+/* Holes the recorder left: when, how long, how many events, why. */
+static void print_gaps(const struct pm_replay *r)
+{
+	char w1[40], w2[40], e[40];
+
+	for (size_t i = 0; i < r->ngaps; i++) {
+		const struct pm_trace_gap *g = &r->gaps[i];
+
+		pm_replay_wall(r, g->from_ns, w1, sizeof(w1));
+		pm_replay_wall(r, g->to_ns, w2, sizeof(w2));
+		printf("gap:   %s .. %s (%.3f s): %" PRIu64 " events not recorded (", w1, w2,
+		       g->to_ns > g->from_ns ? (g->to_ns - g->from_ns) / 1e9 : 0.0, g->events);
+		for (unsigned k = 0; k < g->nerrs; k++)
+			printf("%s%s", k ? ", then " : "", pm_errno_name(g->errs[k], e, sizeof(e)));
+		printf(")\n");
+	}
+}
+
 static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 {
 	struct pm_vms all = pm_state_vms(&r->st);
@@ -291,6 +310,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 		printf("span:  %s .. %s (%.3f s)%s\n", w1, w2, (r->last_ts - r->first_ts) / 1e9,
 		       r->window ? " (window)" : "");
 	printf("policy: %s\n", r->info.policy && *r->info.policy ? r->info.policy : "none");
+	print_gaps(r);
 	printf("events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "  chunks %" PRIu64 "%s\n\n", r->st.events,
 	       r->st.lost, r->st.lost ? " (EVENTS WERE LOST)" : "", r->st.bad_events, r->stats.chunks,
 	       r->skipped ? "  (SOME OF THE TRACE COULD NOT BE READ)" : "");
@@ -305,7 +325,7 @@ static void print_replay_plain(struct pm_replay *r, const struct read_args *a)
 }
 
 static const char replay_usage[] =
-	"Usage: privmem replay FILE|DIR... [--vm ID] [--from T] [--to T] [--policy FILE] [--json]\n"
+	"Usage: privmem replay FILE|DIR... [--vm NAME|ID] [--from T] [--to T] [--policy FILE] [--json]\n"
 	"--policy: what would this policy have denied? (every attempt re-decided, as in audit mode)\n"
 	"T: N[ns|us|ms|s|m|h] after the first record, -N before the last, or YYYY-MM-DDTHH:MM:SS[.frac]Z\n";
 
@@ -354,8 +374,8 @@ static int parse_read_args(int argc, char **argv, struct read_args *a, const cha
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (a->vm && (!*a->vm || strspn(a->vm, "0123456789abcdefABCDEF") != strlen(a->vm) || strlen(a->vm) > 16)) {
-		pm_cli_err("--vm '%s': not a VM id (up to 16 hexadecimal digits, a prefix will do)", a->vm);
+	if (a->vm && !*a->vm) {
+		pm_cli_err("--vm '': give a VM name (a glob will do) or an id prefix");
 		return 2;
 	}
 	err = expand(argv - 1 + optind, argc + 1 - optind, &a->files, &a->nfiles);
@@ -420,6 +440,11 @@ int pm_cmd_replay(int argc, char **argv)
 		goto done;
 	}
 	pm_replay_finish(&r);
+	if (r.st.over_cap) {
+		fprintf(stderr, "privmem: warning: the trace names more than %u VMs: %" PRIu64
+			" events and declarations of further VMs were not booked\n", r.st.max_vms, r.st.over_cap);
+		r.skipped = true;
+	}
 	if (a.vm) {
 		struct pm_vms all = pm_state_vms(&r.st);
 		struct pm_vm *vm;
@@ -459,11 +484,44 @@ out:
 /* ---------------------------------------------------------------- export */
 
 static const char export_usage[] =
-	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm ID] [--from T] [--to T]\n"
+	"Usage: privmem export FILE|DIR... --format chrome [-o OUT] [--vm NAME|ID] [--from T] [--to T]\n"
 	"Writes Chrome/Perfetto trace-event JSON (ui.perfetto.dev) to OUT or standard output.\n";
+
+/*
+ * --vm NAME for export: names arrive in a trace after a VM's first events,
+ * so a replay pass finds the ids first. 0, or an exit status.
+ */
+static int select_vms(const struct read_args *a, uint64_t **ids, unsigned *n)
+{
+	struct pm_replay r;
+	struct pm_vm **vms;
+	unsigned nv;
+	char msg[512];
+
+	*ids = NULL;
+	*n = 0;
+	pm_replay_init(&r);	/* no warn: the export pass reports damage once */
+	for (unsigned i = 0; i < a->nfiles; i++)
+		pm_replay_file(&r, a->files[i], msg, sizeof(msg));	/* export itself reports the files */
+	pm_replay_finish(&r);
+	vms = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(*vms));
+	*ids = calloc(r.st.nvms ? r.st.nvms : 1, sizeof(**ids));
+	nv = vms && *ids ? pm_state_list(&r.st, vms, r.st.nvms) : 0;
+	for (unsigned i = 0; i < nv; i++)
+		if (pm_vm_selected(vms[i], a->vm))
+			(*ids)[(*n)++] = vms[i]->id;
+	free(vms);
+	pm_replay_free(&r);
+	if (!*n) {
+		pm_cli_err("no VM in the trace matches --vm %s", a->vm);
+		return 1;
+	}
+	return 0;
+}
 
 int pm_cmd_export(int argc, char **argv)
 {
+	uint64_t *ids = NULL;
 	struct read_args a = { 0 };
 	struct pm_export_opts o = { .warn = t_warn };
 	const char *format = NULL, *outp = NULL;
@@ -482,7 +540,12 @@ int pm_cmd_export(int argc, char **argv)
 	rc = resolve_window(&a);
 	if (rc)
 		goto out;
-	o.vm_prefix = a.vm;
+	if (a.vm) {
+		rc = select_vms(&a, &ids, &o.n_vm_ids);
+		if (rc)
+			goto out;
+		o.vm_ids = ids;
+	}
 	o.from_ns = a.from_ns;
 	o.to_ns = a.to_ns;
 	if (outp && strcmp(outp, "-")) {
@@ -506,6 +569,7 @@ int pm_cmd_export(int argc, char **argv)
 		rc = PM_EXIT_PARTIAL;
 	}
 out:
+	free(ids);
 	free_files(a.files, a.nfiles);
 	return rc;
 }

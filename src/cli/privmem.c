@@ -20,9 +20,9 @@ static const char usage[] =
 	"Usage: privmem [-j|--json] [-p|--pretty] [-s SOCKET] COMMAND\n"
 	"Commands:\n"
 	"  status        daemon version, live hooks, events and losses\n"
-	"  vms           per-VM conversion books\n"
+	"  vms [--names] per-VM conversion books (--names: the VMs' names, one a line)\n"
 	"  record -o FILE [-d SECONDS] [-- CMD...]   record a trace without the daemon (root)\n"
-	"  replay FILE|DIR [--vm ID] [--from T] [--to T]   the books and a timeline, from a trace\n"
+	"  replay FILE|DIR [--vm NAME|ID] [--from T] [--to T]   the books and a timeline, from a trace\n"
 	"  export FILE|DIR --format chrome [-o OUT]   Chrome/Perfetto trace-event JSON\n"
 	"  policy check FILE  validate a policy file and print it normalised\n"
 	"Exit status: 0 ok, 1 runtime error, 2 usage.\n"
@@ -31,7 +31,7 @@ static const char usage[] =
 static json_object *ask(const char *cmd)
 {
 	char *reply = NULL;
-	json_object *o;
+	json_object *o, *err_o;
 	int err = pm_sock_request(pm_cli.sock, cmd, &reply);
 
 	if (err) {
@@ -41,8 +41,16 @@ static json_object *ask(const char *cmd)
 	}
 	o = json_tokener_parse(reply);
 	free(reply);
-	if (!o)
+	if (!o) {
 		pm_cli_err("privmemd sent a reply that is not JSON");
+		return NULL;
+	}
+	/* a refusal (permission, unknown command) is an error, not an empty report; reload says its own */
+	if (strcmp(cmd, "reload") && json_object_object_get_ex(o, "error", &err_o)) {
+		pm_cli_err("privmemd: %s", json_object_get_string(err_o));
+		json_object_put(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -172,10 +180,35 @@ static int do_status(int argc, char **argv)
 	return show("status", argc, print_status_plain);
 }
 
+/* One name per line, each once: for scripts and shell completion (--vm NAME). */
+static void print_names(json_object *arr)
+{
+	size_t n = json_object_array_length(arr);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = pm_json_str(json_object_array_get_idx(arr, i), "name");
+		size_t j;
+
+		for (j = 0; j < i && strcmp(name, pm_json_str(json_object_array_get_idx(arr, j), "name")); j++)
+			;
+		if (j == i && *name)
+			puts(name);
+	}
+}
+
 static int do_vms(int argc, char **argv)
 {
-	(void)argv;
-	return show("vms", argc, print_vms_plain);
+	json_object *o, *arr;
+
+	if (argc != 1 || strcmp(argv[0], "--names"))
+		return show("vms", argc, print_vms_plain);
+	o = ask("vms");
+	if (!o)
+		return 1;
+	if (json_object_object_get_ex(o, "vms", &arr) && json_object_is_type(arr, json_type_array))
+		print_names(arr);
+	json_object_put(o);
+	return 0;
 }
 
 static const struct cmd {

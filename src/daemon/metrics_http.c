@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * privmemd's /metrics server: libmicrohttpd without threads of its own,
- * run from the daemon's loop (pm_metrics_run), so a scrape renders the
- * books while nothing else touches them.
+ * privmemd's /metrics server: libmicrohttpd on a thread of its own, which
+ * renders snapshots of the books the daemon's loop copies for it on demand
+ * (pm_metrics_run), never the live books; limits on what clients may hold.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #ifndef PM_NO_HTTP
 #include <microhttpd.h>
 #endif
@@ -28,33 +31,175 @@ int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_f
 	snprintf(msg, len, "metrics: this privmemd was built without libmicrohttpd");
 	return -EOPNOTSUPP;
 }
+int pm_metrics_check_spec(const char *spec, char *msg, size_t len) { (void)spec, (void)msg, (void)len; return 0; }
 void pm_metrics_run(struct pm_metrics *m) { (void)m; }
 const char *pm_metrics_url(const struct pm_metrics *m) { (void)m; return ""; }
 uint64_t pm_metrics_scrapes(const struct pm_metrics *m) { (void)m; return 0; }
+uint64_t pm_metrics_snapshots(const struct pm_metrics *m) { (void)m; return 0; }
 void pm_metrics_close(struct pm_metrics *m) { (void)m; }
 #else
 
+/*
+ * The server runs on libmicrohttpd's own thread and never touches the
+ * daemon's books: the daemon's thread copies them into a snapshot when a
+ * scrape asks for one (pm_metrics_run; at most one per PM_METRICS_MIN_GAP_MS,
+ * or per 20 copy times, however many scrape), and this thread renders each
+ * snapshot once per format and serves it to every scrape while it is the
+ * newest. So the ring-buffer reader pays a bounded share of its time for
+ * copies and never a render, and a flood of scrapes or slow scrapers costs
+ * it nothing more.
+ */
+struct snap {
+	struct pm_state st;
+	struct pm_hook_status hooks[PM_HOOK_MAX];
+	unsigned nhooks;
+	char policy_mode[16];
+	uint64_t lost;
+	uint64_t taken_ms;
+	char *text[2];			/* rendered, by enum pm_metrics_format */
+	size_t len[2];
+	unsigned refs;			/* the server's current one + scrapes in flight */
+};
+
 struct pm_metrics {
 	struct MHD_Daemon *mhd;
-	int epfd;
 	pm_metrics_view_fn fn;
 	void *ctx;
 	char url[96];
-	uint64_t scrapes;
+	pthread_mutex_t lock;		/* cur, gen, wanted, scrapes, refs */
+	pthread_cond_t published;
+	struct snap *cur;
+	uint64_t gen;
+	bool wanted;
+	uint64_t gap_ms;		/* snapshots no closer than this */
+	uint64_t scrapes, snapshots;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, char *body, size_t len,
-			     bool must_free)
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void snap_free(struct snap *s)
+{
+	if (!s)
+		return;
+	pm_state_free(&s->st);
+	free(s->text[0]);
+	free(s->text[1]);
+	free(s);
+}
+
+/* Drops a reference; the caller holds m->lock. The last one frees (after unlock). */
+static struct snap *snap_unref(struct snap *s)
+{
+	return s && --s->refs == 0 ? s : NULL;
+}
+
+static struct snap *snap_take(const struct pm_metrics_view *v)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (pm_state_copy(&s->st, v->st)) {
+		snap_free(s);
+		return NULL;
+	}
+	s->nhooks = v->nhooks < PM_HOOK_MAX ? v->nhooks : PM_HOOK_MAX;
+	memcpy(s->hooks, v->hooks, s->nhooks * sizeof(s->hooks[0]));
+	snprintf(s->policy_mode, sizeof(s->policy_mode), "%s", v->policy_mode ? v->policy_mode : "none");
+	s->lost = v->lost;
+	s->taken_ms = mono_ms();
+	s->refs = 1;
+	return s;
+}
+
+void pm_metrics_run(struct pm_metrics *m)
+{
+	struct pm_metrics_view v = { 0 };
+	struct snap *s, *old;
+	uint64_t t0, took;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (!m->wanted) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	pthread_mutex_unlock(&m->lock);
+	t0 = mono_ms();
+	m->fn(m->ctx, &v);
+	s = snap_take(&v);
+	took = mono_ms() - t0;
+	pthread_mutex_lock(&m->lock);
+	m->gap_ms = 20 * took > PM_METRICS_MIN_GAP_MS ? 20 * took : PM_METRICS_MIN_GAP_MS;
+	old = NULL;
+	if (s) {
+		old = snap_unref(m->cur);
+		m->cur = s;
+		m->gen++;
+		m->snapshots++;
+	}
+	m->wanted = false;	/* out of memory: the scrape gets the last one, or a 503 */
+	pthread_cond_broadcast(&m->published);
+	pthread_mutex_unlock(&m->lock);
+	snap_free(old);
+}
+
+/* The newest snapshot, asking the daemon for a fresher one first when it is stale. Referenced. */
+static struct snap *snap_get(struct pm_metrics *m)
+{
+	struct snap *s;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->cur || mono_ms() - m->cur->taken_ms >= m->gap_ms) {
+		uint64_t gen = m->gen, deadline = mono_ms() + PM_METRICS_WAIT_MS;
+
+		m->wanted = true;
+		while (m->gen == gen && m->wanted) {
+			struct timespec ts;
+			uint64_t now = mono_ms();
+
+			if (now >= deadline)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (time_t)((deadline - now) / 1000);
+			ts.tv_nsec += (long)((deadline - now) % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&m->published, &m->lock, &ts);
+		}
+	}
+	s = m->cur;
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+static void snap_put(struct pm_metrics *m, struct snap *s)
+{
+	pthread_mutex_lock(&m->lock);
+	s = snap_unref(s);
+	pthread_mutex_unlock(&m->lock);
+	snap_free(s);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type, const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-	if (!resp) {
-		if (must_free)
-			free(body);
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
 		return MHD_NO;
-	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
@@ -66,32 +211,48 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_len, void **con_cls)
 {
-	static char not_found[] = "privmemd serves /metrics only\n";
-	static char bad_method[] = "GET or HEAD only\n";
+	static const char not_found[] = "privmemd serves /metrics only\n";
+	static const char bad_method[] = "GET or HEAD only\n";
+	static const char no_books[] = "privmemd: no snapshot of the books yet, try again\n";
 	struct pm_metrics *m = cls;
-	struct pm_metrics_view v = { 0 };
 	enum pm_metrics_format fmt = PM_METRICS_TEXT;
 	const char *accept;
-	size_t len = 0;
-	char *body;
+	enum MHD_Result ret;
+	struct snap *s;
 
 	(void)version, (void)upload, (void)upload_len, (void)con_cls;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", bad_method, strlen(bad_method), false);
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", bad_method, strlen(bad_method));
 	if (strcmp(url, "/metrics"))
-		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, strlen(not_found), false);
+		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, strlen(not_found));
 	accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	if (accept && strstr(accept, "application/openmetrics-text"))
 		fmt = PM_METRICS_OPENMETRICS;
-	m->fn(m->ctx, &v);
-	body = pm_metrics_render(&v, fmt, PM_METRICS_MAX_BYTES, &len);
-	if (!body)
+	s = snap_get(m);
+	if (!s)
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", no_books, strlen(no_books));
+	/* one server thread: a snapshot's text is rendered here and nowhere else */
+	if (!s->text[fmt]) {
+		struct pm_metrics_view v = {
+			.st = &s->st, .hooks = s->hooks, .nhooks = s->nhooks,
+			.policy_mode = s->policy_mode, .lost = s->lost,
+		};
+
+		s->text[fmt] = pm_metrics_render(&v, fmt, PM_METRICS_MAX_BYTES, &s->len[fmt]);
+	}
+	if (!s->text[fmt]) {
+		snap_put(m, s);
 		return MHD_NO;
+	}
+	ret = reply(c, MHD_HTTP_OK,
+		    fmt == PM_METRICS_OPENMETRICS ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+						  : "text/plain; version=0.0.4; charset=utf-8",
+		    s->text[fmt], s->len[fmt]);
+	snap_put(m, s);
+	pthread_mutex_lock(&m->lock);
 	m->scrapes++;
-	return reply(c, MHD_HTTP_OK,
-		     fmt == PM_METRICS_OPENMETRICS ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-						   : "text/plain; version=0.0.4; charset=utf-8",
-		     body, len, true);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -150,11 +311,20 @@ bad:
 	return -EINVAL;
 }
 
+int pm_metrics_check_spec(const char *spec, char *msg, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	return parse_spec(spec, &ss, &sl, msg, len);
+}
+
 int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_fn fn, void *ctx,
 		    char *msg, size_t len)
 {
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
+	sigset_t all, old;
 	struct pm_metrics *m;
 	char host[INET6_ADDRSTRLEN];
 	socklen_t sl;
@@ -170,23 +340,39 @@ int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_f
 		return -ENOMEM;
 	m->fn = fn;
 	m->ctx = ctx;
-	m->epfd = -1;
-	/* no MHD_USE_ERROR_LOG: every port scan would be logged; failures are reported below */
-	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	m->gap_ms = PM_METRICS_MIN_GAP_MS;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->published, NULL);
+	/* the server's thread takes no signals: they are the daemon's loop's to see */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/*
+	 * no MHD_USE_ERROR_LOG: every port scan would be logged; failures are
+	 * reported below. Limits: a client gets at most PER_IP connections and
+	 * the memory for one request's headers; an idle one is dropped after
+	 * the timeout; the total caps what all of them together can hold.
+	 */
+	m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+				  (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				  0, NULL, NULL, on_request, m,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)PM_METRICS_MAX_CONNS,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PM_METRICS_MAX_CONNS_PER_IP,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PM_METRICS_TIMEOUT_S,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PM_METRICS_REQ_MEMORY,
+				  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16,
 				  MHD_OPTION_END);
+	err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m->mhd) {
-		err = errno ? -errno : -EADDRINUSE;
+		err = err ? -err : -EADDRINUSE;
 		snprintf(msg, len, "metrics: cannot listen on %s: %s", spec, strerror(-err));
+		pthread_cond_destroy(&m->published);
+		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return err;
 	}
-	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	m->epfd = info ? info->epoll_fd : -1;
 	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	port = info ? info->port : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if (ss.ss_family == AF_INET6) {
@@ -200,22 +386,6 @@ int pm_metrics_open(struct pm_metrics **out, const char *spec, pm_metrics_view_f
 	return 0;
 }
 
-void pm_metrics_run(struct pm_metrics *m)
-{
-	struct pollfd p;
-
-	if (!m)
-		return;
-	p.fd = m->epfd;
-	p.events = POLLIN;
-	/* accept, read and answer in one pass when the client is quick (it is on loopback) */
-	for (int i = 0; i < 16; i++) {
-		MHD_run(m->mhd);
-		if (m->epfd < 0 || poll(&p, 1, 0) <= 0)
-			break;
-	}
-}
-
 const char *pm_metrics_url(const struct pm_metrics *m)
 {
 	return m ? m->url : "";
@@ -223,14 +393,38 @@ const char *pm_metrics_url(const struct pm_metrics *m)
 
 uint64_t pm_metrics_scrapes(const struct pm_metrics *m)
 {
-	return m ? m->scrapes : 0;
+	struct pm_metrics *w = (struct pm_metrics *)m;	/* the lock, not the value, changes */
+	uint64_t n;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	n = w->scrapes;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+uint64_t pm_metrics_snapshots(const struct pm_metrics *m)
+{
+	struct pm_metrics *w = (struct pm_metrics *)m;
+	uint64_t n;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	n = w->snapshots;
+	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 void pm_metrics_close(struct pm_metrics *m)
 {
 	if (!m)
 		return;
-	MHD_stop_daemon(m->mhd);
+	MHD_stop_daemon(m->mhd);	/* joins the server's thread: no scrape in flight after this */
+	snap_free(m->cur);
+	pthread_cond_destroy(&m->published);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 #endif /* PM_NO_HTTP */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
+#include "vmname.h"
 #include "util.h"
 
 /* Fixed bucket ranges, so a series keeps the same buckets for its whole life. */
@@ -18,7 +19,7 @@
 #define LAT_HI	35	/* le = 68.7s */
 #define SIZE_LO	12	/* le = 8191 B: one 4 KiB page */
 #define SIZE_HI	30	/* le = 2 GiB - 1 */
-#define LABELS_MAX 700	/* vm + pid + comm + cgroup (256 bytes, escaped at most 2x) */
+#define LABELS_MAX 980	/* vm + pid + comm + name (128) + cgroup (256 bytes), escaped at most 2x */
 
 struct obuf {
 	char *p;
@@ -385,14 +386,15 @@ char *pm_metrics_render(const struct pm_metrics_view *v, enum pm_metrics_format 
 		for (unsigned i = 0; i < total; i++) {
 			const struct pm_vm *vm = r.vms[i];
 			char comm[2 * PM_COMM_LEN + 1], cg[2 * sizeof(vm->cgroup) + 1];
-			char comm_src[PM_COMM_LEN + 1];
+			char comm_src[PM_COMM_LEN + 1], name[2 * sizeof(vm->name) + 1];
 
 			memcpy(comm_src, vm->comm, PM_COMM_LEN);
 			comm_src[PM_COMM_LEN] = '\0';
 			pm_metrics_escape(comm, sizeof(comm), comm_src);
 			pm_metrics_escape(cg, sizeof(cg), vm->cgroup);
-			snprintf(r.labels[i], LABELS_MAX, "vm=\"%016llx\",pid=\"%u\",comm=\"%s\",cgroup=\"%s\"",
-				 (unsigned long long)vm->id, vm->pid, comm, cg);
+			pm_metrics_escape(name, sizeof(name), pm_vm_name(vm));
+			snprintf(r.labels[i], LABELS_MAX, "vm=\"%016llx\",name=\"%s\",pid=\"%u\",comm=\"%s\",cgroup=\"%s\"",
+				 (unsigned long long)vm->id, name, vm->pid, comm, cg);
 		}
 	}
 	/* Too big: keep halving the VMs shown until the text fits. */

@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "session.h"
 #include "dpolicy.h"
 #include "recorder.h"
+#include "instance.h"
 #include "metrics.h"
 #include "sockapi.h"
 #include "util.h"
@@ -32,6 +35,10 @@ struct daemon {
 	struct pm_capture_opts co;
 	const char *sock_path;
 	int lfd;
+	const char *sock_group_name;	/* --socket-group: who besides root may ask */
+	gid_t sock_group;
+	uint64_t refused_clients;	/* connected, but neither root nor in the group */
+	int lock_fd;			/* the instance lock, held while we run */
 	bool verbose;
 	uint64_t started_ns;
 	struct pm_rec_opts rec_opts;	/* --record DIR: the flight recorder */
@@ -46,6 +53,7 @@ static const char usage[] =
 	"Observe private/shared memory conversions of KVM guests.\n\n"
 	"  -c, --policy FILE       rate/size policy (privmem.policy(5)); SIGHUP reloads it\n"
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
+	"      --socket-group GROUP  members of GROUP may read status and vms (reload stays root's)\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
 	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
 	"      --no-exit-stats     no per-VM exit counts: the exit hook works only on request exits\n"
@@ -134,6 +142,20 @@ static void rec_stop(struct daemon *d)
 		fprintf(stderr, "privmemd: trace: %s\n", strerror(-err));
 }
 
+/* --record: where, whether it is writing now, and what its faults cost. */
+static json_object *recorder_json(const struct pm_rec *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "file", json_object_new_string(pm_rec_path(r)));
+	json_object_object_add(o, "recording", json_object_new_boolean(pm_rec_recording(r)));
+	json_object_object_add(o, "events", json_object_new_uint64(pm_rec_events(r)));
+	json_object_object_add(o, "bytes", json_object_new_uint64(pm_rec_bytes(r)));
+	json_object_object_add(o, "gaps", json_object_new_uint64(pm_rec_gaps(r)));
+	json_object_object_add(o, "unrecorded_events", json_object_new_uint64(pm_rec_unrecorded(r)));
+	return o;
+}
+
 static json_object *status_json(struct daemon *d)
 {
 	json_object *o = json_object_new_object();
@@ -149,8 +171,19 @@ static json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "events", json_object_new_uint64(d->st->events));
 	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st->bad_events));
 	json_object_object_add(o, "lost", json_object_new_uint64(d->st->lost));
+	json_object_object_add(o, "refused_clients", json_object_new_uint64(d->refused_clients));
+	if (d->metrics) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "url", json_object_new_string(pm_metrics_url(d->metrics)));
+		json_object_object_add(m, "scrapes", json_object_new_uint64(pm_metrics_scrapes(d->metrics)));
+		json_object_object_add(m, "snapshots", json_object_new_uint64(pm_metrics_snapshots(d->metrics)));
+		json_object_object_add(o, "metrics", m);
+	}
 	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
 	json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
+	if (pm_session_recorder(d->ses))
+		json_object_object_add(o, "recorder", recorder_json(pm_session_recorder(d->ses)));
 	return o;
 }
 
@@ -174,31 +207,68 @@ static json_object *reload_policy(struct daemon *d)
 	return o;
 }
 
+static json_object *error_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *error_json(const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(buf));
+	return o;
+}
+
+/*
+ * The socket's mode and group already keep others out at connect(); the
+ * peer's own credentials say it again (a socket file chmod'ed open, or a
+ * descriptor passed on), and changing the policy stays root's.
+ */
+static json_object *refuse(struct daemon *d, const struct pm_sock_peer *peer, const char *cmd)
+{
+	if (!pm_sock_peer_allowed(peer, d->sock_group)) {
+		d->refused_clients++;
+		return error_json("permission denied: uid %u is not root%s%s", (unsigned)peer->uid,
+				  d->sock_group_name ? " nor in group " : "",
+				  d->sock_group_name ? d->sock_group_name : "");
+	}
+	if (pm_sock_parse(cmd) == PM_CMD_RELOAD && peer->uid != 0 && peer->uid != geteuid()) {
+		d->refused_clients++;
+		return error_json("permission denied: reload is root's (uid %u)", (unsigned)peer->uid);
+	}
+	return NULL;
+}
+
 static json_object *answer(struct daemon *d, const char *cmd)
 {
-	json_object *o;
-
 	d->st->lost = pm_capture_lost(d->cap);
-	if (strcmp(cmd, "status") == 0)
+	switch (pm_sock_parse(cmd)) {
+	case PM_CMD_STATUS:
 		return status_json(d);
-	if (strcmp(cmd, "reload") == 0)
+	case PM_CMD_RELOAD:
 		return reload_policy(d);
-	if (strcmp(cmd, "vms") == 0)
+	case PM_CMD_VMS:
 		return pm_json_vms(pm_session_refresh(d->ses), pm_capture_hooks(d->cap), PM_HOOK_MAX);
-	o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string("unknown command"));
-	return o;
+	case PM_CMD_UNKNOWN:
+		break;
+	}
+	return error_json("unknown command");
 }
 
 static void serve(struct daemon *d)
 {
 	char cmd[PM_SOCK_MAX_REQ];
+	struct pm_sock_peer peer;
 	json_object *o;
-	int cfd = pm_sock_accept(d->lfd, cmd, sizeof(cmd));
+	int cfd = pm_sock_accept(d->lfd, cmd, sizeof(cmd), &peer);
 
 	if (cfd < 0)
 		return;
-	o = answer(d, cmd);
+	o = refuse(d, &peer, cmd);
+	if (!o)
+		o = answer(d, cmd);
 	pm_sock_reply(cfd, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	close(cfd);
@@ -259,12 +329,40 @@ static void log_hooks(struct daemon *d)
 	}
 }
 
+/*
+ * A group name from /etc/group, or a number (for groups only a directory
+ * service knows: no NSS here, the static bed build has none).
+ */
+static int parse_group(const char *name, gid_t *out)
+{
+	FILE *f = fopen("/etc/group", "re");
+	struct group *g;
+	char *end;
+	unsigned long v;
+
+	while (f && (g = fgetgrent(f)))
+		if (strcmp(g->gr_name, name) == 0) {
+			*out = g->gr_gid;
+			fclose(f);
+			return 0;
+		}
+	if (f)
+		fclose(f);
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (errno || end == name || *end || v >= PM_SOCK_NO_GROUP)
+		return -ENOENT;
+	*out = (gid_t)v;
+	return 0;
+}
+
 /* 0 to run, 1 to exit 0 (--help), 2 on a usage error. */
 static int parse_args(struct daemon *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "socket-group", required_argument, NULL, 'G' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "no-exit-stats", no_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -281,6 +379,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		switch (c) {
 		case 'c': d->policy_path = optarg; break;
 		case 's': d->sock_path = optarg; break;
+		case 'G': d->sock_group_name = optarg; break;
 		case 'S': d->co.no_syscall_hooks = true; break;
 		case 'E': d->co.no_exit_stats = true; break;
 		case 'v': d->verbose = true; break;
@@ -292,6 +391,19 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	}
 	if (optind != argc) {
 		fprintf(stderr, "privmemd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (d->metrics_addr) {
+		char msg[256];
+
+		/* a bad address is a usage error, whatever else runs (before the instance lock) */
+		if (pm_metrics_check_spec(d->metrics_addr, msg, sizeof(msg))) {
+			fprintf(stderr, "privmemd: %s\n", msg);
+			return 2;
+		}
+	}
+	if (d->sock_group_name && parse_group(d->sock_group_name, &d->sock_group)) {
+		fprintf(stderr, "privmemd: --socket-group '%s': no such group\n", d->sock_group_name);
 		return 2;
 	}
 	return 0;
@@ -308,6 +420,12 @@ static int start(struct daemon *d)
 		fprintf(stderr, "privmemd: %s\n", msg);
 		return 1;
 	}
+	/* before anything touches the pinned maps or the socket a running one uses */
+	d->lock_fd = pm_instance_lock(PM_INSTANCE_LOCK, d->sock_path, msg, sizeof(msg));
+	if (d->lock_fd < 0) {
+		fprintf(stderr, "privmemd: %s\n", msg);
+		return 1;
+	}
 	d->started_ns = pm_now_ns();
 	/* with a policy, enforcement outlives this process; without, none is left behind */
 	d->co.pin = d->policy_path != NULL;
@@ -320,7 +438,7 @@ static int start(struct daemon *d)
 	d->st = pm_session_state(d->ses);
 	if (d->policy_path && start_policy(d))
 		return 2;
-	d->lfd = pm_sock_listen(d->sock_path, 0600);
+	d->lfd = pm_sock_listen(d->sock_path, d->sock_group);
 	if (d->lfd < 0) {
 		fprintf(stderr, "privmemd: socket %s: %s\n", d->sock_path, strerror(-d->lfd));
 		return 1;
@@ -376,11 +494,13 @@ static void stop(struct daemon *d)
 	}
 	pm_session_close(d->ses);
 	pm_dpolicy_free(&d->pol);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);	/* the lock goes with it; the file stays, as flock(1)'s do */
 }
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1 };
+	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1, .lock_fd = -1, .sock_group = PM_SOCK_NO_GROUP };
 	int rc = parse_args(&d, argc, argv);
 
 	if (rc)

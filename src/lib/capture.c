@@ -308,6 +308,7 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 		hook_reason(c, PM_HOOK_SET_ATTR_TP, PM_HOOK_UNAVAILABLE, "kvm_vm_ioctl not in /proc/kallsyms");
 
 	bpf_program__set_autoload(s->progs.pm_inject_exit, false);
+	bpf_program__set_autoload(s->progs.pm_inject_decide, false);
 	bpf_program__set_autoload(s->progs.pm_exit, live(c, PM_HOOK_EXIT));
 	bpf_program__set_autoload(s->progs.pm_sys_enter_ioctl, live(c, PM_HOOK_IOCTL_TP));
 	bpf_program__set_autoload(s->progs.pm_sys_exit_ioctl, live(c, PM_HOOK_IOCTL_TP));

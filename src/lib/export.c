@@ -86,6 +86,17 @@ static void size_name(char *buf, size_t len, uint64_t b)
 		snprintf(buf, len, "%" PRIu64 "B", b);
 }
 
+static bool selected(const struct pm_export_opts *o, uint64_t vm, const char *id)
+{
+	if (o->vm_ids) {
+		for (unsigned i = 0; i < o->n_vm_ids; i++)
+			if (o->vm_ids[i] == vm)
+				return true;
+		return false;
+	}
+	return !o->vm_prefix || !strncasecmp(id, o->vm_prefix, strlen(o->vm_prefix));
+}
+
 static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 {
 	bool added;
@@ -96,7 +107,7 @@ static struct xvm *vm_of(struct xp *x, const struct pm_event *e)
 		return v;
 	pm_vmtab_init(&v->tids, sizeof(struct xtid));
 	snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)e->vm);
-	v->selected = !x->o->vm_prefix || !strncasecmp(id, x->o->vm_prefix, strlen(x->o->vm_prefix));
+	v->selected = selected(x->o, e->vm, id);
 	if (!v->selected)
 		return v;
 	v->pid = ++x->next_pid;

@@ -9,6 +9,8 @@
 
 struct pm_export_opts {
 	const char *vm_prefix;		/* hex id prefix, NULL for all */
+	const uint64_t *vm_ids;		/* or these VMs (privmem export --vm NAME resolves names to ids) */
+	unsigned n_vm_ids;
 	uint64_t from_ns, to_ns;	/* CLOCK_MONOTONIC window, inclusive */
 	void (*warn)(void *ctx, const char *file, const char *msg);
 	void *warn_ctx;

@@ -16,6 +16,8 @@
 
 /* Sync period: with the callers' 50 ms loops a chunk is never older than 1 s. */
 #define SYNC_NS (PM_TRACE_FLUSH_NS - 100000000ull)
+/* After a fault (disk full, directory gone, read-only), try a new file this often. */
+#define RETRY_NS 1000000000ull
 
 struct pm_rec {
 	char *dir, *path;
@@ -34,6 +36,15 @@ struct pm_rec {
 	struct pm_vmtab kcrc;		/* VM id -> CRC of the last kstats written */
 	uint64_t bytes_closed, events;
 	int err;
+	/* what a fault would lose: the chunk being filled, the whole current file */
+	uint64_t chunk_events, chunk_first_ts, file_events, file_first_ts;
+	dev_t dev;
+	ino_t ino;
+	/* a fault: no writer until a retry opens a file, which then starts with a gap record */
+	struct pm_trace_gap gap;
+	bool faulted;
+	uint64_t next_retry;
+	uint64_t gaps, unrecorded;
 };
 
 static uint32_t *kcrc_get(struct pm_rec *r, uint64_t vm)
@@ -78,9 +89,31 @@ static void prune(struct pm_rec *r)
 	free(list);
 }
 
+static dev_t st_dev_ino(int fd, ino_t *ino)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb))
+		return *ino = 0;
+	*ino = sb.st_ino;
+	return sb.st_dev;
+}
+
+/* The new file's name survives a crash too. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 static void write_vm(struct pm_rec *r, const struct pm_vm *vm)
 {
-	pm_tw_vminfo(r->w, vm->id, vm->pid, vm->cgroup_id, vm->first_ns, vm->comm, vm->cgroup);
+	pm_tw_vminfo(r->w, vm->id, vm->pid, vm->cgroup_id, vm->first_ns, vm->comm, vm->cgroup,
+		     vm->name, vm->name_src);
 }
 
 static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, size_t len)
@@ -123,8 +156,15 @@ static int open_file(struct pm_rec *r, const struct pm_state *st, char *msg, siz
 	if (err) {
 		snprintf(msg, len, "%s: %s", r->cur, strerror(-err));
 		close(fd);
+		if (r->dir)
+			unlink(r->cur);	/* a header cut short (ENOSPC) is not a trace */
 		return err;
 	}
+	r->dev = st_dev_ino(fd, &r->ino);
+	r->chunk_events = r->file_events = 0;
+	r->file_first_ts = 0;
+	if (r->dir)
+		sync_dir(r->dir);
 	if (r->dir)
 		prune(r);
 	/* a file must stand alone: who the live VMs are, then (next sync) their aggregates */
@@ -194,30 +234,152 @@ fail:
 	return err;
 }
 
+/* ---------------------------------------------------------------- faults */
+
+static void gap_err(struct pm_trace_gap *g, int err)
+{
+	if (err < 0)
+		err = -err;
+	for (unsigned i = 0; i < g->nerrs; i++)
+		if (g->errs[i] == err)
+			return;
+	if (g->nerrs < PM_TRACE_GAP_ERRS)
+		g->errs[g->nerrs++] = err;
+}
+
+/*
+ * Recording stops; the live books do not. What the file was to hold from
+ * `from` on is lost (`lost` events of it): the gap record a later file starts
+ * with says so, with every event that arrives until then.
+ */
+static int fault(struct pm_rec *r, int err, const char *what, uint64_t from, uint64_t lost, char *msg,
+		 size_t len)
+{
+	uint64_t now = pm_now_ns();
+
+	if (r->w) {
+		r->bytes_closed += pm_tw_bytes(r->w);
+		pm_tw_close(r->w);	/* its error is the one we report */
+		r->w = NULL;
+	}
+	r->faulted = true;
+	memset(&r->gap, 0, sizeof(r->gap));
+	r->gap.from_ns = from && from < now ? from : now;
+	r->gap.events = lost;
+	gap_err(&r->gap, err);
+	r->next_retry = now + RETRY_NS;
+	r->err = err;
+	snprintf(msg, len, "trace %s: %s%s: recording stopped (%llu events lost so far), live books go on; "
+		 "retrying every %llu s", r->cur, what, strerror(-err), (unsigned long long)lost,
+		 (unsigned long long)(RETRY_NS / 1000000000ull));
+	return err;
+}
+
+/* A failed chunk write costs the events the chunk held. */
+static int write_fault(struct pm_rec *r, int err, char *msg, size_t len)
+{
+	return fault(r, err, "", r->chunk_events ? r->chunk_first_ts : 0, r->chunk_events, msg, len);
+}
+
+/* The file was removed (or its directory): everything written to it is gone. */
+static bool file_gone(const struct pm_rec *r)
+{
+	struct stat sb;
+
+	if (!r->dir && (!r->path || !strcmp(r->path, "-")))
+		return false;
+	return stat(r->cur, &sb) || sb.st_ino != r->ino || sb.st_dev != r->dev;
+}
+
+/* Opens a new file after a fault; it starts with the gap. 1 on success (msg says so). */
+static int retry(struct pm_rec *r, struct pm_state *st, uint64_t now, char *msg, size_t len)
+{
+	char why[256];
+	int err;
+
+	r->next_retry = now + RETRY_NS;
+	if (r->dir && mkdir(r->dir, 0750) && errno != EEXIST)
+		err = -errno;
+	else
+		err = open_file(r, st, why, sizeof(why));
+	if (err) {
+		unsigned n = r->gap.nerrs;
+
+		gap_err(&r->gap, err);
+		if (r->gap.nerrs == n)
+			return 0;	/* said already */
+		snprintf(msg, len, "trace: still not recording (%llu events lost so far): %s%s%s",
+			 (unsigned long long)r->gap.events, r->dir && err != -EEXIST ? r->dir : "",
+			 r->dir ? ": " : "", strerror(-err));
+		return err;
+	}
+	r->gap.to_ns = now;
+	pm_tw_gap(r->w, &r->gap);
+	err = pm_tw_flush(r->w);
+	if (err) {
+		/* not on disk: the same gap goes on */
+		pm_tw_close(r->w);
+		r->w = NULL;
+		if (r->dir)
+			unlink(r->cur);
+		gap_err(&r->gap, err);
+		return 0;
+	}
+	r->gaps++;
+	r->unrecorded += r->gap.events;
+	r->faulted = false;
+	r->err = 0;
+	snprintf(msg, len, "trace: recording again to %s after %.3f s; %llu events in the gap were not recorded "
+		 "(a gap record says so)", r->cur, (double)(now - r->gap.from_ns) / 1e9,
+		 (unsigned long long)r->gap.events);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- records */
+
 void pm_rec_event(struct pm_rec *r, const struct pm_event *e)
 {
+	uint64_t before;
+
 	r->events++;
+	if (!r->w) {
+		r->gap.events++;
+		return;
+	}
+	if (!r->chunk_events++)
+		r->chunk_first_ts = e->ts;
+	if (!r->file_events++)
+		r->file_first_ts = e->ts;
+	before = pm_tw_bytes(r->w);
 	pm_tw_event(r->w, e);
+	/* a full chunk may have been written from here; a failure is told at the next tick */
+	if (!pm_tw_error(r->w) && pm_tw_bytes(r->w) != before)
+		r->chunk_events = 0;
 }
 
 void pm_rec_vm_seen(struct pm_rec *r, const struct pm_vm *vm)
 {
-	write_vm(r, vm);
+	if (r->w)
+		write_vm(r, vm);
 }
 
 void pm_rec_policy(struct pm_rec *r, const char *text)
 {
 	free(r->info.policy);
 	r->info.policy = text ? strdup(text) : NULL;
-	pm_tw_policy(r->w, pm_now_ns(), text ? text : "");
+	if (r->w)
+		pm_tw_policy(r->w, pm_now_ns(), text ? text : "");
 }
 
 static void put_kstats(struct pm_rec *r, const struct pm_vm *vm, uint64_t now, bool force)
 {
 	uint32_t crc = crc32(0, (const void *)&vm->k, sizeof(vm->k));
-	uint32_t *k = kcrc_get(r, vm->id);
+	uint32_t *k;
 	static const struct pm_vm_kstats zero;
 
+	if (!r->w)
+		return;
+	k = kcrc_get(r, vm->id);
 	if (k && *k == crc && !force)
 		return;
 	if (!force && (!k || *k == crc32(0, Z_NULL, 0)) && !memcmp(&vm->k, &zero, sizeof(zero)))
@@ -234,15 +396,20 @@ void pm_rec_vm_kstats(struct pm_rec *r, const struct pm_vm *vm)
 
 void pm_rec_vm_gone(struct pm_rec *r, const struct pm_vm *vm)
 {
+	if (!r->w)
+		return;
 	pm_tw_vm_gone(r->w, vm->id, vm->destroyed_ns);
 	put_kstats(r, vm, pm_now_ns(), true);
 }
 
 static int sync_now(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, uint64_t now)
 {
-	struct pm_vms all = pm_state_vms(st);
+	struct pm_vms all;
 	struct pm_vm *vm;
 
+	if (!r->w)
+		return 0;
+	all = pm_state_vms(st);
 	pm_vms_each(&all, vm) {
 		if (!vm->destroyed && src && src->kstats)
 			src->kstats(src->ctx, vm->id, &vm->k);
@@ -277,42 +444,65 @@ static int sync_now(struct pm_rec *r, struct pm_state *st, const struct pm_rec_s
 	return pm_tw_flush(r->w);
 }
 
+/* Rotation: the full file is made durable before the next one starts. */
+static int rotate(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, uint64_t now, char *msg,
+		  size_t len)
+{
+	int err = pm_tw_sync(r->w);
+	char why[256];
+
+	if (err)
+		return write_fault(r, err, msg, len);
+	r->bytes_closed += pm_tw_bytes(r->w);
+	err = pm_tw_close(r->w);
+	r->w = NULL;
+	if (err)
+		return fault(r, err, "close: ", 0, 0, msg, len);
+	err = open_file(r, st, why, sizeof(why));
+	if (err)
+		return fault(r, err, "next file: ", 0, 0, msg, len);
+	err = sync_now(r, st, src, now);
+	return err ? write_fault(r, err, msg, len) : 0;
+}
+
 int pm_rec_tick(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, char *msg, size_t len)
 {
 	uint64_t now = pm_now_ns();
 	int err;
 
+	if (r->faulted) {
+		if (now < r->next_retry)
+			return 0;
+		err = retry(r, st, now, msg, len);
+		if (err <= 0)
+			return err;
+		err = sync_now(r, st, src, now);
+		return err ? write_fault(r, err, msg, len) : 1;
+	}
+	if (r->w && pm_tw_error(r->w))
+		return write_fault(r, pm_tw_error(r->w), msg, len);	/* a full chunk failed */
 	if (now - r->last_sync < SYNC_NS)
 		return 0;
+	if (file_gone(r))
+		return fault(r, -ENOENT, "file removed: ", r->file_first_ts, r->file_events, msg, len);
 	err = sync_now(r, st, src, now);
-	if (err) {
-		if (r->err)
-			return 0;	/* said once */
-		r->err = err;
-		snprintf(msg, len, "trace %s: %s", r->cur, strerror(-err));
-		return err;
-	}
-	if (r->dir && pm_tw_bytes(r->w) >= r->max_bytes) {
-		r->bytes_closed += pm_tw_bytes(r->w);
-		err = pm_tw_close(r->w);
-		r->w = NULL;
-		if (!err)
-			err = open_file(r, st, msg, len);
-		if (err) {
-			r->err = err;
-			return err;
-		}
-		return sync_now(r, st, src, now);
-	}
+	if (err)
+		return write_fault(r, err, msg, len);
+	r->chunk_events = 0;
+	if (r->dir && pm_tw_bytes(r->w) >= r->max_bytes)
+		return rotate(r, st, src, now, msg, len);
 	return 0;
 }
 
 int pm_rec_close(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src)
 {
 	int err = 0, e2;
+	char msg[512];
 
 	if (!r)
 		return 0;
+	if (r->faulted && retry(r, st, pm_now_ns(), msg, sizeof(msg)) <= 0)
+		err = r->err ? r->err : -EIO;	/* the gap has nowhere to go */
 	if (r->w) {
 		err = sync_now(r, st, src, pm_now_ns());
 		e2 = pm_tw_close(r->w);
@@ -324,6 +514,21 @@ int pm_rec_close(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src 
 	free(r->path);
 	free(r);
 	return err;
+}
+
+uint64_t pm_rec_gaps(const struct pm_rec *r)
+{
+	return r->gaps;
+}
+
+uint64_t pm_rec_unrecorded(const struct pm_rec *r)
+{
+	return r->unrecorded + (r->faulted ? r->gap.events : 0);
+}
+
+bool pm_rec_recording(const struct pm_rec *r)
+{
+	return r->w != NULL;
 }
 
 const char *pm_rec_path(const struct pm_rec *r)

@@ -8,6 +8,7 @@
 #ifndef PRIVMEM_RECORDER_H
 #define PRIVMEM_RECORDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "hooks.h"
@@ -54,7 +55,11 @@ void pm_rec_vm_gone(struct pm_rec *r, const struct pm_vm *vm);
 /*
  * Call often (every loop): at least once a second, refreshes the live VMs'
  * aggregates from src (into vm->k), records what changed, flushes a chunk
- * and rotates. 0, or -errno once for a write error (then msg says why).
+ * and rotates. A fault (write error, file or directory removed, no new
+ * file) stops recording, never the caller: -errno once with msg saying why
+ * (and again only for a different errno while retrying), then a new file is
+ * tried every second; when one opens it starts with a gap record (its time
+ * span, the events lost) and 1 is returned with msg saying so. Else 0.
  */
 int pm_rec_tick(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src *src, char *msg, size_t len);
 /* Final sync and flush, then closes and frees. 0 or -errno. */
@@ -62,5 +67,8 @@ int pm_rec_close(struct pm_rec *r, struct pm_state *st, const struct pm_rec_src 
 const char *pm_rec_path(const struct pm_rec *r);
 uint64_t pm_rec_bytes(const struct pm_rec *r);		/* all files, this run */
 uint64_t pm_rec_events(const struct pm_rec *r);
+bool pm_rec_recording(const struct pm_rec *r);		/* false while a fault lasts */
+uint64_t pm_rec_gaps(const struct pm_rec *r);		/* gap records written */
+uint64_t pm_rec_unrecorded(const struct pm_rec *r);	/* events in gaps, the open one too */
 
 #endif

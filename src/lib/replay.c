@@ -8,6 +8,7 @@
 #include "replay.h"
 #include "util.h"
 #include "jsonutil.h"
+#include "vmname.h"
 #include "vmjson.h"
 
 void pm_replay_init(struct pm_replay *r)
@@ -15,6 +16,7 @@ void pm_replay_init(struct pm_replay *r)
 	memset(r, 0, sizeof(*r));
 	pm_state_init(&r->st);
 	pm_state_init(&r->base);
+	r->st.max_vms = r->base.max_vms = PM_REPLAY_MAX_VMS;
 	pm_vmtab_init(&r->tl, sizeof(struct pm_tl));
 	r->to_ns = UINT64_MAX;
 }
@@ -29,6 +31,7 @@ void pm_replay_free(struct pm_replay *r)
 	for (size_t i = 0; (t = pm_vmtab_next(&r->tl, &i, NULL));)
 		free(t->b);
 	pm_vmtab_free(&r->tl);
+	free(r->gaps);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -48,16 +51,26 @@ const struct pm_tl *pm_replay_timeline(const struct pm_replay *r, uint64_t vm)
 	return vm ? pm_vmtab_find(&r->tl, vm) : NULL;
 }
 
+#define TL_LOOKBACK 16
+
 static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 {
 	struct pm_tl_bucket *n;
-	size_t i = t->n;
+	size_t i = t->n, stop = t->n > TL_LOOKBACK ? t->n - TL_LOOKBACK : 0;
 
-	/* records come in nearly time order: look back a little, else insert */
-	while (i > 0 && t->b[i - 1].sec > sec)
+	/*
+	 * Records come in nearly time order: look back a little and insert. Further
+	 * back (a hostile or damaged file), append and sort once at finish: an
+	 * insertion sort there made a file of receding times cost O(events^2).
+	 */
+	while (i > stop && t->b[i - 1].sec > sec)
 		i--;
 	if (i > 0 && t->b[i - 1].sec == sec)
 		return &t->b[i - 1];
+	if (i == stop && stop > 0) {
+		i = t->n;
+		t->unsorted = true;
+	}
 	n = pm_grow(t->b, t->n, &t->cap, sizeof(*n), 16);
 	if (!n)
 		return NULL;
@@ -69,11 +82,50 @@ static struct pm_tl_bucket *tl_bucket(struct pm_tl *t, uint64_t sec)
 	return &t->b[i];
 }
 
+static int cmp_bucket(const void *a, const void *b)
+{
+	const struct pm_tl_bucket *x = a, *y = b;
+
+	return x->sec < y->sec ? -1 : x->sec > y->sec;
+}
+
+static void tl_merge(struct pm_tl_bucket *d, const struct pm_tl_bucket *s)
+{
+	d->events += s->events;
+	d->requests += s->requests;
+	d->attempts += s->attempts;
+	d->conversions += s->conversions;
+	d->errors += s->errors;
+	d->to_private_bytes += s->to_private_bytes;
+	d->to_shared_bytes += s->to_shared_bytes;
+	d->discards += s->discards;
+	d->discard_bytes += s->discard_bytes;
+	d->denied += s->denied;
+	d->would_deny += s->would_deny;
+}
+
+static void tl_sort(struct pm_tl *t)
+{
+	size_t k = 0;
+
+	if (!t->unsorted || !t->n)
+		return;
+	qsort(t->b, t->n, sizeof(*t->b), cmp_bucket);
+	for (size_t i = 1; i < t->n; i++) {
+		if (t->b[i].sec == t->b[k].sec)
+			tl_merge(&t->b[k], &t->b[i]);
+		else
+			t->b[++k] = t->b[i];
+	}
+	t->n = k + 1;
+	t->unsorted = false;
+}
+
 static void tl_add(struct pm_replay *r, const struct pm_event *e)
 {
 	struct pm_tl *t = tl_get(r, e->vm);
 	/* buckets are whole UTC seconds */
-	int64_t wall = (int64_t)e->ts + r->info.wall_offset_ns;
+	int64_t wall = (int64_t)(e->ts + (uint64_t)r->info.wall_offset_ns);	/* wraps, as a bad header may make it */
 	struct pm_tl_bucket *b = t ? tl_bucket(t, wall > 0 ? (uint64_t)wall / 1000000000ull : 0) : NULL;
 
 	if (!b)
@@ -173,8 +225,13 @@ static void on_vminfo(void *ctx, const struct pm_trace_vminfo *vi)
 	if (vi->first_ns > r->to_ns)
 		return;
 	vm = pm_state_declare(&r->st, vi->vm, vi->pid, vi->comm, vi->cgroup_id, vi->first_ns);
-	if (vm)
-		snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", vi->cgroup);
+	if (!vm)
+		return;
+	snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", vi->cgroup);
+	if (vi->name[0]) {
+		snprintf(vm->name, sizeof(vm->name), "%s", vi->name);
+		vm->name_src = vi->name_src;
+	}
 }
 
 static void vm_gone(struct pm_vm *vm, uint64_t ts)
@@ -215,6 +272,27 @@ static void on_policy(void *ctx, uint64_t ts, const char *text, size_t len)
 	r->info.policy = strndup(text, len);
 }
 
+static void on_gap(void *ctx, const struct pm_trace_gap *g)
+{
+	struct pm_replay *r = ctx;
+
+	if (g->from_ns > r->to_ns || (r->window && g->to_ns < r->from_ns))
+		return;
+	if (r->ngaps == r->cap_gaps) {
+		size_t cap = r->cap_gaps ? r->cap_gaps * 2 : 8;
+		struct pm_trace_gap *n = realloc(r->gaps, cap * sizeof(*n));
+
+		if (!n) {
+			r->skipped = true;
+			return;
+		}
+		r->gaps = n;
+		r->cap_gaps = cap;
+	}
+	r->gaps[r->ngaps++] = *g;
+	r->gap_events += g->events;
+}
+
 static void on_warn(void *ctx, const char *msg)
 {
 	struct pm_replay *r = ctx;
@@ -239,6 +317,7 @@ static const struct pm_trace_ops replay_ops = {
 	.vm_gone = on_vm_gone,
 	.hook_hits = on_hook_hits,
 	.policy = on_policy,
+	.gap = on_gap,
 	.warn = on_warn,
 	.want_chunk = want_chunk,
 };
@@ -253,6 +332,8 @@ static void copy_info(struct pm_trace_info *dst, const struct pm_trace_info *src
 	}
 }
 
+static int replay_trace(struct pm_replay *r, struct pm_trace *t, const char *path, char *msg, size_t len);
+
 int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len)
 {
 	struct pm_trace *t;
@@ -260,6 +341,23 @@ int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len)
 
 	if (err)
 		return err;
+	return replay_trace(r, t, path, msg, len);
+}
+
+int pm_replay_mem(struct pm_replay *r, const void *buf, size_t size, const char *name, char *msg, size_t len)
+{
+	struct pm_trace *t;
+	int err = pm_trace_open_mem(&t, buf, size, msg, len);
+
+	if (err)
+		return err;
+	return replay_trace(r, t, name, msg, len);
+}
+
+static int replay_trace(struct pm_replay *r, struct pm_trace *t, const char *path, char *msg, size_t len)
+{
+	int err;
+
 	if (!r->have_info) {
 		copy_info(&r->info, pm_trace_get_info(t));
 		r->have_info = true;
@@ -381,8 +479,13 @@ void pm_replay_finish(struct pm_replay *r)
 {
 	struct pm_vms all;
 	struct pm_vm *vm;
+	struct pm_tl *t;
 
-	if (r->finished || !r->window)
+	if (r->finished)
+		return;
+	for (size_t i = 0; (t = pm_vmtab_next(&r->tl, &i, NULL));)
+		tl_sort(t);
+	if (!r->window)
 		goto out;
 	all = pm_state_vms(&r->st);
 	pm_vms_each(&all, vm) {
@@ -407,7 +510,7 @@ out:
 
 void pm_replay_wall(const struct pm_replay *r, uint64_t mono_ns, char *buf, size_t len)
 {
-	int64_t wall = (int64_t)mono_ns + r->info.wall_offset_ns;
+	int64_t wall = (int64_t)(mono_ns + (uint64_t)r->info.wall_offset_ns);
 	time_t secs = (time_t)(wall / 1000000000ll);
 	struct tm tm;
 
@@ -419,14 +522,9 @@ void pm_replay_wall(const struct pm_replay *r, uint64_t mono_ns, char *buf, size
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall % 1000000000ll / 1000000));
 }
 
-bool pm_replay_vm_match(const struct pm_vm *vm, const char *prefix)
+bool pm_replay_vm_match(const struct pm_vm *vm, const char *sel)
 {
-	char id[24];
-
-	if (!prefix || !*prefix)
-		return true;
-	snprintf(id, sizeof(id), "%016" PRIx64, vm->id);
-	return strncasecmp(id, prefix, strlen(prefix)) == 0;
+	return pm_vm_selected(vm, sel);
 }
 
 static bool listed(const struct pm_replay *r, const struct pm_vm *vm, const char *prefix)
@@ -478,6 +576,30 @@ static json_object *json_timeline(const struct pm_replay *r, struct pm_vm **vms,
 	return o;
 }
 
+static json_object *json_gaps(const struct pm_replay *r)
+{
+	json_object *arr = json_object_new_array();
+	char wall[40];
+
+	for (size_t i = 0; i < r->ngaps; i++) {
+		const struct pm_trace_gap *g = &r->gaps[i];
+		json_object *o = json_object_new_object(), *errs = json_object_new_array();
+
+		pm_json_add_u64(o, "from_ts", g->from_ns);
+		pm_json_add_u64(o, "to_ts", g->to_ns);
+		pm_replay_wall(r, g->from_ns, wall, sizeof(wall));
+		json_object_object_add(o, "from_wall", json_object_new_string(wall));
+		pm_replay_wall(r, g->to_ns, wall, sizeof(wall));
+		json_object_object_add(o, "to_wall", json_object_new_string(wall));
+		pm_json_add_u64(o, "events", g->events);
+		for (unsigned k = 0; k < g->nerrs; k++)
+			json_object_array_add(errs, json_object_new_string(pm_errno_name(g->errs[k], wall, sizeof(wall))));
+		json_object_object_add(o, "errors", errs);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 static json_object *json_trace(const struct pm_replay *r)
 {
 	json_object *o = json_object_new_object();
@@ -505,6 +627,10 @@ static json_object *json_trace(const struct pm_replay *r)
 	json_object_object_add(o, "truncated", json_object_new_boolean(r->stats.truncated != 0));
 	pm_json_add_u64(o, "skipped_bytes", r->stats.skipped_bytes);
 	pm_json_add_u64(o, "unknown_records", r->stats.unknown_records);
+	pm_json_add_u64(o, "max_vms", r->st.max_vms);
+	pm_json_add_u64(o, "vms_over_cap_events", r->st.over_cap);
+	pm_json_add_u64(o, "unrecorded_events", r->gap_events);
+	json_object_object_add(o, "gaps", json_gaps(r));
 	return o;
 }
 

@@ -26,7 +26,11 @@ struct pm_tl {
 	uint64_t vm;
 	struct pm_tl_bucket *b;
 	size_t n, cap;
+	bool unsorted;			/* a record far back in time was appended: sorted at finish */
 };
+
+/* VMs a replay books (~11 KiB each); events of further VMs are counted in st.over_cap. */
+#define PM_REPLAY_MAX_VMS 16384
 
 struct pm_replay {
 	/* window, CLOCK_MONOTONIC ns, inclusive; the whole trace unless window */
@@ -41,6 +45,10 @@ struct pm_replay {
 	struct pm_trace_stats stats;
 	bool skipped;			/* some data could not be read */
 	bool finished;
+
+	struct pm_trace_gap *gaps;	/* holes the recorder left (disk full, ...), in file order */
+	size_t ngaps, cap_gaps;
+	uint64_t gap_events;		/* events that fell in them */
 
 	struct pm_vmtab tl;		/* VM id -> struct pm_tl */
 
@@ -61,7 +69,9 @@ int pm_replay_span(const char *const *paths, unsigned n, uint64_t *min_ts, uint6
 		   int64_t *wall_offset, char *msg, size_t len);
 /* Reads one file into the books. -errno (msg says why), 0, or 1 when data was skipped. */
 int pm_replay_file(struct pm_replay *r, const char *path, char *msg, size_t len);
-/* After the last file: window arithmetic. Idempotent. */
+/* Same, from a buffer (kept by the caller); name is the file name in warnings. */
+int pm_replay_mem(struct pm_replay *r, const void *buf, size_t size, const char *name, char *msg, size_t len);
+/* After the last file: timelines in order, window arithmetic. Idempotent. */
 void pm_replay_finish(struct pm_replay *r);
 /* true if vm is selected by a hex prefix (NULL selects all). */
 bool pm_replay_vm_match(const struct pm_vm *vm, const char *prefix);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "session.h"
 #include "util.h"
+#include "vmname.h"
 
 #define REAP_NS 1000000000ull
 
@@ -72,6 +73,7 @@ static void on_event(void *ctx, const struct pm_event *e)
 		/* the VMM may be gone by the time a batch is read: fall back to the id */
 		if (pm_cgroup_of_pid(vm->pid, vm->cgroup, sizeof(vm->cgroup)) < 0)
 			pm_cgroup_path_by_id(vm->cgroup_id, vm->cgroup, sizeof(vm->cgroup));
+		pm_vm_lookup_name(vm);
 		if (s->ops.vm_seen)
 			s->ops.vm_seen(s->ops.ctx, vm);
 		if (s->rec)

@@ -14,8 +14,9 @@
 #include "privmem/events.h"
 
 #define PM_TRACE_MAGIC		"PRIVMEMT"	/* 8 bytes, no NUL */
+#define PM_TRACE_NAME_LEN	128	/* = PM_VM_NAME_LEN */
 #define PM_TRACE_MAJOR		1
-#define PM_TRACE_MINOR		1	/* 1: policy records */
+#define PM_TRACE_MINOR		3	/* 1: policy records; 2: VM names in vminfo; 3: gap records */
 #define PM_TRACE_CHUNK_MAGIC	0x4b434d50u	/* "PMCK" little-endian */
 #define PM_TRACE_HDR_FIXED	20		/* magic, major, minor, body length, body CRC */
 #define PM_TRACE_CHUNK_HDR	36
@@ -32,6 +33,16 @@ enum pm_trace_rec {
 	PM_TR_VM_GONE = 19,	/* the daemon found the VMM gone without an event */
 	PM_TR_HOOK_HITS = 20,	/* hits per hook, in the header's hook order */
 	PM_TR_POLICY = 22,	/* the policy text in force from now on (a reload) */
+	PM_TR_GAP = 23,		/* the recorder could not write for a while (1.3) */
+};
+#define PM_TRACE_GAP_ERRS	4	/* distinct errnos a gap record names */
+
+/* A hole in a recording: nothing between from_ns and to_ns was written. */
+struct pm_trace_gap {
+	uint64_t from_ns, to_ns;
+	uint64_t events;			/* events that fell in it */
+	unsigned nerrs;
+	int errs[PM_TRACE_GAP_ERRS];		/* positive errnos, the first one first */
 };
 #define PM_TRACE_POLICY_MAX	(256u << 10)	/* longer policy texts are cut */
 
@@ -75,11 +86,16 @@ void pm_tw_event(struct pm_trace_writer *w, const struct pm_event *e);
 void pm_tw_kstats(struct pm_trace_writer *w, uint64_t vm, uint64_t ts, const struct pm_vm_kstats *k);
 void pm_tw_lost(struct pm_trace_writer *w, uint64_t ts, uint64_t lost);
 void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t cgroup_id,
-		  uint64_t first_ns, const char *comm, const char *cgroup);
+		  uint64_t first_ns, const char *comm, const char *cgroup, const char *name, unsigned name_src);
 void pm_tw_vm_gone(struct pm_trace_writer *w, uint64_t vm, uint64_t ts);
 /* hits[i] for the i-th hook of the header. */
 void pm_tw_hook_hits(struct pm_trace_writer *w, const uint64_t *hits, unsigned n);
 void pm_tw_policy(struct pm_trace_writer *w, uint64_t ts, const char *text);
+void pm_tw_gap(struct pm_trace_writer *w, const struct pm_trace_gap *g);
+/* The first error the writer met (a failed chunk write, out of memory), or 0. */
+int pm_tw_error(const struct pm_trace_writer *w);
+/* Flushes and fsyncs the file. 0 or -errno. */
+int pm_tw_sync(struct pm_trace_writer *w);
 /* Writes the pending chunk, if any. 0 or the first write error (-errno). */
 int pm_tw_flush(struct pm_trace_writer *w);
 /* Flushes when the pending chunk is older than PM_TRACE_FLUSH_NS at now_ns. */
@@ -96,6 +112,8 @@ struct pm_trace_vminfo {
 	uint32_t pid;
 	char comm[PM_COMM_LEN];
 	char cgroup[256];
+	char name[PM_TRACE_NAME_LEN];	/* "" in files before 1.2 */
+	uint8_t name_src;		/* enum pm_name_source */
 };
 
 struct pm_trace_ops {
@@ -106,6 +124,7 @@ struct pm_trace_ops {
 	void (*vm_gone)(void *ctx, uint64_t vm, uint64_t ts);
 	void (*hook_hits)(void *ctx, const uint64_t *hits, unsigned n);
 	void (*policy)(void *ctx, uint64_t ts, const char *text, size_t len);
+	void (*gap)(void *ctx, const struct pm_trace_gap *g);
 	/* One line, no newline: "offset N: ...". */
 	void (*warn)(void *ctx, const char *msg);
 	/* May skip a chunk by its [min_ts, max_ts] without decompressing it. */

@@ -290,7 +290,7 @@ int pm_codec_get_event(struct pm_codec *c, unsigned type, struct cur *cu, const 
 	if (pres & P_PID)
 		e->pid = (uint32_t)cur_var(cu);
 	if (pres & P_TID)
-		e->tid = (uint32_t)((int64_t)e->pid + unzz(cur_var(cu)));
+		e->tid = (uint32_t)(e->pid + (uint64_t)unzz(cur_var(cu)));	/* wraps: any input */
 	if (pres & P_VCPU)
 		e->vcpu = (int32_t)unzz(cur_var(cu));
 	if (pres & P_AUX)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "crcrange.h"
 #include "trace_codec.h"
 
 void pm_trace_info_free(struct pm_trace_info *info)
@@ -42,6 +43,7 @@ struct pm_trace {
 	z_stream zs;			/* raw inflate, reused: the chunk CRC checks the data */
 	bool zs_ready;
 	uint8_t unknown_seen[32];	/* record types already warned about */
+	struct pm_crcrange crc;		/* bounded-time chunk CRCs while resyncing */
 };
 
 struct chunk_hdr {
@@ -55,7 +57,7 @@ static const char *const ch_why[] = {
 	[CH_MAGIC] = "no chunk magic", [CH_LEN] = "length out of range", [CH_CRC] = "CRC mismatch",
 };
 
-static int chunk_at(const struct pm_trace *t, size_t off, struct chunk_hdr *h)
+static int chunk_at(struct pm_trace *t, size_t off, struct chunk_hdr *h)
 {
 	const uint8_t *p = t->base + off;
 	size_t left = t->size - off;
@@ -78,14 +80,14 @@ static int chunk_at(const struct pm_trace *t, size_t off, struct chunk_hdr *h)
 	if (h->comp_len > left - PM_TRACE_CHUNK_HDR)
 		return CH_TRUNC;
 	crc = crc32(0, p, 32);
-	crc = crc32(crc, p + PM_TRACE_CHUNK_HDR, h->comp_len);
+	crc = pm_crcrange(&t->crc, crc, off + PM_TRACE_CHUNK_HDR, off + PM_TRACE_CHUNK_HDR + h->comp_len);
 	if (crc != get_le(p + 32, 4))
 		return CH_CRC;
 	return CH_OK;
 }
 
 /* The next offset after a bad spot where a whole, valid chunk starts, else EOF. */
-static size_t resync(const struct pm_trace *t, size_t off)
+static size_t resync(struct pm_trace *t, size_t off)
 {
 	struct chunk_hdr h;
 
@@ -232,6 +234,7 @@ int pm_trace_open_mem(struct pm_trace **out, const void *buf, size_t size, char 
 	pm_codec_init(&t->c);
 	t->base = buf;
 	t->size = size;
+	pm_crcrange_init(&t->crc, buf, size);
 	err = parse_header(t, msg, len);
 	if (err) {
 		pm_trace_close(t);
@@ -300,6 +303,7 @@ void pm_trace_close(struct pm_trace *t)
 		inflateEnd(&t->zs);
 	free(t->raw);
 	pm_codec_free(&t->c);
+	pm_crcrange_free(&t->crc);
 	free(t);
 }
 
@@ -376,6 +380,11 @@ static int decode_other(struct pm_trace *t, unsigned type, struct cur *cu, const
 		cur_bytes(cu, vi.comm, n, PM_COMM_LEN - 1);
 		n = cur_var(cu);
 		cur_bytes(cu, vi.cgroup, n, sizeof(vi.cgroup) - 1);
+		if (cu->p < cu->end) {	/* 1.2 and later; later fields are skipped */
+			n = cur_var(cu);
+			cur_bytes(cu, vi.name, n, sizeof(vi.name) - 1);
+			vi.name_src = (uint8_t)cur_le(cu, 1);
+		}
 		if (cu->bad)
 			return -EINVAL;
 		if (ops->vminfo)
@@ -404,6 +413,22 @@ static int decode_other(struct pm_trace *t, unsigned type, struct cur *cu, const
 			return -EINVAL;
 		if (ops->hook_hits)
 			ops->hook_hits(ctx, hits, n < PM_TRACE_MAX_HOOKS ? (unsigned)n : PM_TRACE_MAX_HOOKS);
+		return 0;
+	}
+	case PM_TR_GAP: {
+		struct pm_trace_gap g = { .from_ns = cur_var(cu), .to_ns = cur_var(cu), .events = cur_var(cu) };
+		uint64_t n = cur_var(cu);
+
+		for (uint64_t i = 0; i < n && !cu->bad; i++) {
+			uint64_t e = cur_var(cu);
+
+			if (g.nerrs < PM_TRACE_GAP_ERRS)
+				g.errs[g.nerrs++] = e < 4096 ? (int)e : 0;
+		}
+		if (cu->bad)
+			return -EINVAL;
+		if (ops->gap)
+			ops->gap(ctx, &g);
 		return 0;
 	}
 	case PM_TR_POLICY: {

@@ -262,10 +262,11 @@ void pm_tw_lost(struct pm_trace_writer *w, uint64_t ts, uint64_t lost)
 }
 
 void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t cgroup_id,
-		  uint64_t first_ns, const char *comm, const char *cgroup)
+		  uint64_t first_ns, const char *comm, const char *cgroup, const char *name, unsigned name_src)
 {
-	uint8_t body[8 + 40 + 1 + PM_COMM_LEN + 2 + 256], *b = body;
+	uint8_t body[8 + 40 + 1 + PM_COMM_LEN + 2 + 256 + 2 + PM_TRACE_NAME_LEN + 1], *b = body;
 	size_t n = strnlen(comm, PM_COMM_LEN), m = strnlen(cgroup, 255);
+	size_t k = strnlen(name, PM_TRACE_NAME_LEN - 1);
 
 	put_le(b, vm, 8);
 	b += 8;
@@ -278,6 +279,11 @@ void pm_tw_vminfo(struct pm_trace_writer *w, uint64_t vm, uint32_t pid, uint64_t
 	b += pm_varint_put(b, m);
 	memcpy(b, cgroup, m);
 	b += m;
+	/* version 1.2: the name and where it came from (older readers stop at the cgroup) */
+	b += pm_varint_put(b, k);
+	memcpy(b, name, k);
+	b += k;
+	*b++ = (uint8_t)name_src;
 	append(w, PM_TR_VMINFO, body, (size_t)(b - body), false, 0);
 }
 
@@ -324,6 +330,36 @@ void pm_tw_policy(struct pm_trace_writer *w, uint64_t ts, const char *text)
 	free(body);
 }
 
+void pm_tw_gap(struct pm_trace_writer *w, const struct pm_trace_gap *g)
+{
+	uint8_t body[10 * (4 + PM_TRACE_GAP_ERRS)], *b = body;
+	unsigned n = g->nerrs < PM_TRACE_GAP_ERRS ? g->nerrs : PM_TRACE_GAP_ERRS;
+
+	b += pm_varint_put(b, g->from_ns);
+	b += pm_varint_put(b, g->to_ns);
+	b += pm_varint_put(b, g->events);
+	b += pm_varint_put(b, n);
+	for (unsigned i = 0; i < n; i++)
+		b += pm_varint_put(b, (uint64_t)(g->errs[i] < 0 ? -g->errs[i] : g->errs[i]));
+	append(w, PM_TR_GAP, body, (size_t)(b - body), true, g->to_ns);
+}
+
+int pm_tw_error(const struct pm_trace_writer *w)
+{
+	return w->err;
+}
+
+int pm_tw_sync(struct pm_trace_writer *w)
+{
+	int err = pm_tw_flush(w);
+
+	if (!err && fsync(w->fd) && errno != EINVAL && errno != EROFS)
+		err = -errno;	/* EINVAL: a pipe or terminal, nothing to sync */
+	if (err && !w->err)
+		w->err = err;
+	return err;
+}
+
 int pm_tw_flush(struct pm_trace_writer *w)
 {
 	uLongf clen;
@@ -353,6 +389,8 @@ int pm_tw_flush(struct pm_trace_writer *w)
 	err = write_all(w->fd, h, PM_TRACE_CHUNK_HDR + clen);
 	if (!err)
 		w->bytes += PM_TRACE_CHUNK_HDR + clen;
+	else if (ftruncate(w->fd, (off_t)w->bytes) == 0)
+		lseek(w->fd, (off_t)w->bytes, SEEK_SET);	/* a short write (ENOSPC) leaves no torn chunk */
 out:
 	if (err && !w->err)
 		w->err = err;

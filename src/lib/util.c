@@ -18,6 +18,9 @@ static const struct {
 	{ ENOSPC, "ENOSPC" }, { ENOTTY, "ENOTTY" }, { ENOSYS, "ENOSYS" }, { ERANGE, "ERANGE" },
 	{ EOPNOTSUPP, "EOPNOTSUPP" }, { E2BIG, "E2BIG" }, { ENXIO, "ENXIO" }, { ENODEV, "ENODEV" },
 	{ EHWPOISON, "EHWPOISON" },
+	/* what stops a recorder (gap records) */
+	{ EROFS, "EROFS" }, { ENOTDIR, "ENOTDIR" }, { EFBIG, "EFBIG" }, { EMFILE, "EMFILE" },
+	{ ENFILE, "ENFILE" }, { EDQUOT, "EDQUOT" },
 };
 
 const char *pm_errno_name(int err, char *buf, size_t len)

@@ -6,6 +6,7 @@
 #include "jsonutil.h"
 #include "vmjson.h"
 #include "util.h"
+#include "vmname.h"
 
 const char *pm_hook_state_name(enum pm_hook_state s)
 {
@@ -140,6 +141,8 @@ json_object *pm_json_vm(const struct pm_vm *vm)
 	json_object_object_add(o, "id", json_object_new_string(id));
 	pm_json_add_u64(o, "pid", vm->pid);
 	json_object_object_add(o, "comm", json_object_new_string(vm->comm));
+	json_object_object_add(o, "name", json_object_new_string(pm_vm_name(vm)));
+	json_object_object_add(o, "name_source", json_object_new_string(pm_name_source_name(vm->name_src)));
 	json_object_object_add(o, "cgroup", json_object_new_string(vm->cgroup));
 	pm_json_add_u64(o, "cgroup_id", vm->cgroup_id);
 	json_object_object_add(o, "state", json_object_new_string(vm->destroyed ? "destroyed" : "running"));

@@ -13,6 +13,8 @@ void pm_state_init(struct pm_state *s)
 
 void pm_state_free(struct pm_state *s)
 {
+	unsigned max;
+
 	for (unsigned b = 0; b < PM_VM_BUCKETS; b++) {
 		struct pm_vm *vm = s->bucket[b], *next;
 
@@ -22,7 +24,9 @@ void pm_state_free(struct pm_state *s)
 			free(vm);
 		}
 	}
+	max = s->max_vms;
 	memset(s, 0, sizeof(*s));
+	s->max_vms = max;	/* a limit is configuration, not books */
 }
 
 static unsigned bucket_of(uint64_t id)
@@ -53,6 +57,11 @@ static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 		vm->next = next;
 		s->nvms--;
 	} else {
+		/* ~11 KiB a VM: a trace naming millions of ids must not take the machine */
+		if (s->max_vms && s->nvms >= s->max_vms) {
+			s->over_cap++;
+			return NULL;
+		}
 		vm = calloc(1, sizeof(*vm));
 		if (!vm)
 			return NULL;
@@ -145,9 +154,11 @@ static void apply_decide(struct pm_vm *vm, const struct pm_event *e)
 		d->conversions++;
 		d->bytes += e->size;
 		pm_hist_add(&d->size_hist, e->size);
-		vm->shared_delta += e->dir == PM_TO_SHARED ? (int64_t)e->size : -(int64_t)e->size;
+		/* wrapping, not signed overflow: a record may claim any size */
+		vm->shared_delta = (int64_t)((uint64_t)vm->shared_delta +
+					     (e->dir == PM_TO_SHARED ? e->size : -e->size));
 	} else {
-		int err = -e->ret;
+		int64_t err = -(int64_t)e->ret;	/* ret may be INT32_MIN */
 
 		vm->attr_errno[err > 0 && err < PM_ERRNO_SLOTS ? err : PM_ERRNO_SLOTS - 1]++;
 	}
@@ -306,11 +317,36 @@ void pm_vms_free(struct pm_vms *l)
 
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)
 {
-	int64_t v = (vm->init_shared ? (int64_t)vm->guest_bytes : 0) + vm->shared_delta;
+	int64_t v = (int64_t)((vm->init_shared ? vm->guest_bytes : 0) + (uint64_t)vm->shared_delta);
 
 	if (v < 0)
 		return 0;
 	if ((uint64_t)v > vm->guest_bytes)
 		return vm->guest_bytes;
 	return (uint64_t)v;
+}
+
+int pm_state_copy(struct pm_state *dst, const struct pm_state *src)
+{
+	*dst = *src;	/* the counters; the VMs are copied one by one below */
+	memset(dst->bucket, 0, sizeof(dst->bucket));
+	dst->nvms = 0;
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++) {
+		struct pm_vm **tail = &dst->bucket[b];
+
+		for (const struct pm_vm *vm = src->bucket[b]; vm; vm = vm->next) {
+			struct pm_vm *c = malloc(sizeof(*c));
+
+			if (!c)
+				return -ENOMEM;
+			*c = *vm;
+			c->pending = NULL;
+			c->npending = c->cap_pending = 0;
+			c->next = NULL;
+			*tail = c;
+			tail = &c->next;
+			dst->nvms++;
+		}
+	}
+	return 0;
 }

@@ -13,6 +13,7 @@
 
 #define PM_ERRNO_SLOTS	140	/* errnos above this are counted in the last slot */
 #define PM_RECENT	64	/* recent requests kept per VM */
+#define PM_VM_NAME_LEN	128	/* a sandbox id is 64 hex digits */
 #define PM_RULE_SLOTS	64	/* denials counted per rule id; higher ids share the last slot */
 
 struct pm_dir_stats {
@@ -49,6 +50,8 @@ struct pm_vm {
 	char comm[PM_COMM_LEN];
 	uint64_t cgroup_id;
 	char cgroup[256];
+	char name[PM_VM_NAME_LEN];	/* vmname.h: libvirt domain, QEMU -name, sandbox id or comm */
+	uint8_t name_src;		/* enum pm_name_source */
 	uint64_t first_ns, last_ns, destroyed_ns;
 	bool destroyed;
 
@@ -91,6 +94,8 @@ struct pm_state {
 	uint64_t by_type[PM_EV_TYPE_MAX];
 	uint64_t bad_events;		/* undecodable records */
 	uint64_t lost;			/* ring-buffer drops reported by the kernel */
+	unsigned max_vms;		/* 0: no limit; else events of further VMs are refused */
+	uint64_t over_cap;		/* events (and declarations) refused by max_vms */
 };
 
 void pm_state_init(struct pm_state *s);
@@ -122,5 +127,11 @@ void pm_vms_free(struct pm_vms *l);
 #define pm_vms_each(l, vm) \
 	for (unsigned pm__i = 0; pm__i < (l)->n && ((vm) = (l)->v[pm__i], 1); pm__i++)
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
+/*
+ * A copy of the books for a reader on another thread (a /metrics scrape):
+ * every VM and counter, no open requests (pending). 0 or -ENOMEM (dst then
+ * holds what was copied; pm_state_free it either way).
+ */
+int pm_state_copy(struct pm_state *dst, const struct pm_state *src);
 
 #endif

@@ -122,11 +122,8 @@ json_object *pm_whatif_json(const struct pm_whatif *w, const struct pm_replay *r
 		json_object *x;
 		char id[24], wall[40];
 
-		if (vm_prefix) {
-			snprintf(id, sizeof(id), "%016" PRIx64, d->vm);
-			if (strncasecmp(id, vm_prefix, strlen(vm_prefix)))
-				continue;
-		}
+		if (vm_prefix && !pm_replay_vm_match(pm_state_find((struct pm_state *)&r->st, d->vm), vm_prefix))
+			continue;
 		x = json_object_new_object();
 		snprintf(id, sizeof(id), "%016" PRIx64, d->vm);
 		pm_replay_wall(r, d->ts, wall, sizeof(wall));

@@ -114,6 +114,8 @@ static void fill_vm(struct top_vm *vm, json_object *o)
 	snprintf(vm->id, sizeof(vm->id), "%s", pm_json_str(o, "id"));
 	vm->pid = (uint32_t)pm_json_u64(o, "pid", 0);
 	snprintf(vm->comm, sizeof(vm->comm), "%s", pm_json_str(o, "comm"));
+	/* an older daemon has no name: its comm stands in */
+	snprintf(vm->name, sizeof(vm->name), "%s", *pm_json_str(o, "name") ? pm_json_str(o, "name") : vm->comm);
 	cg = pm_json_str(o, "cgroup");
 	snprintf(vm->cgroup, sizeof(vm->cgroup), "%s", cg);
 	slash = strrchr(cg, '/');
@@ -342,7 +344,7 @@ static int cmp_asc(const void *a, const void *b)
 	int c;
 
 	if (sort_key.col == TOP_COL_NAME) {
-		c = strcasecmp(sort_key.by_unit ? x->unit : x->comm, sort_key.by_unit ? y->unit : y->comm);
+		c = strcasecmp(sort_key.by_unit ? x->unit : x->name, sort_key.by_unit ? y->unit : y->name);
 	} else {
 		double vx = col_value(x, sort_key.col), vy = col_value(y, sort_key.col);
 
@@ -375,7 +377,7 @@ bool top_vm_matches(const struct top_vm *vm, const char *filter)
 	if (!filter || !*filter)
 		return true;
 	snprintf(pid, sizeof(pid), "%u", vm->pid);
-	return strcasestr(vm->comm, filter) || strcasestr(vm->cgroup, filter) || strstr(pid, filter) ||
+	return strcasestr(vm->name, filter) || strcasestr(vm->comm, filter) || strcasestr(vm->cgroup, filter) || strstr(pid, filter) ||
 	       strcasestr(vm->id, filter);
 }
 
@@ -444,6 +446,7 @@ json_object *top_snapshot_json(const struct top_snapshot *s, const char *source)
 		json_object_object_add(j, "id", json_object_new_string(v->id));
 		pm_json_add_u64(j, "pid", v->pid);
 		json_object_object_add(j, "comm", json_object_new_string(v->comm));
+		json_object_object_add(j, "name", json_object_new_string(v->name));
 		json_object_object_add(j, "cgroup", json_object_new_string(v->cgroup));
 		json_object_object_add(j, "unit", json_object_new_string(v->unit));
 		json_object_object_add(j, "state", json_object_new_string(v->running ? "running" : "destroyed"));

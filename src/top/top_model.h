@@ -18,7 +18,7 @@
 
 enum top_col {
 	TOP_COL_PID,
-	TOP_COL_NAME,		/* comm, or the cgroup's last component */
+	TOP_COL_NAME,		/* the VM's name (vmname.h), or the cgroup's last component */
 	TOP_COL_GUEST,
 	TOP_COL_SHARED,		/* shared fraction of guest memory */
 	TOP_COL_TP_RATE,	/* to-private conversions/s (total in totals mode) */
@@ -53,6 +53,7 @@ struct top_vm {
 	char id[20];
 	uint32_t pid;
 	char comm[PM_COMM_LEN + 1];
+	char name[128];		/* "name" from the source, comm from an older daemon */
 	char cgroup[256];
 	char unit[64];		/* last component of cgroup ("/" at the root) */
 	bool running;

@@ -121,7 +121,7 @@ static void cell(char *b, size_t n, const struct top_vm *v, enum top_col c, cons
 
 	switch (c) {
 	case TOP_COL_PID: snprintf(b, n, "%u", v->pid); break;
-	case TOP_COL_NAME: snprintf(b, n, "%s", ui->by_unit ? v->unit : v->comm); break;
+	case TOP_COL_NAME: snprintf(b, n, "%.*s", (int)n - 1, ui->by_unit ? v->unit : v->name); break;
 	case TOP_COL_GUEST:
 		if (v->guest_bytes)
 			fmt_bytes(b, n, v->guest_bytes);
@@ -205,7 +205,7 @@ static void fmt_line(char *line, size_t len, const bool show[TOP_COL_MAX], int n
 static void titles(char cells[TOP_COL_MAX][72], const struct top_ui *ui)
 {
 	for (int c = 0; c < TOP_COL_MAX; c++)
-		snprintf(cells[c], 72, "%s", c == TOP_COL_NAME ? (ui->by_unit ? "UNIT" : "COMM")
+		snprintf(cells[c], 72, "%s", c == TOP_COL_NAME ? (ui->by_unit ? "UNIT" : "NAME")
 					     : ui->totals ? cols[c].title_tot : cols[c].title);
 }
 
@@ -454,7 +454,7 @@ static int detail_identity(const struct top_vm *v, int y, int width)
 	char b[512], c1[32], c2[32];
 	int x = 0;
 
-	snprintf(b, sizeof(b), " VM %s  pid %u  %s  %s", v->id, v->pid, v->comm, v->running ? "running" : "destroyed");
+	snprintf(b, sizeof(b), " VM %s %s  pid %u  %s  %s", v->id, v->name, v->pid, v->comm, v->running ? "running" : "destroyed");
 	crt_fill(y, 0, width, CRT_TITLE);
 	crt_put(y++, 0, CRT_TITLE, b, width);
 	snprintf(b, sizeof(b), "%s", v->cgroup[0] ? v->cgroup : "?");
@@ -684,16 +684,17 @@ static void draw_help(int rows, int width)
 		"  Enter                        detail: sizes, latency, attempts/s sparkline, denials",
 		"  < >  (F6: next)              sort by the column left / right of the current one",
 		"  r                            reverse the sort order",
-		"  /                            filter by comm, cgroup, pid or id (Esc clears)",
+		"  /                            filter by name, comm, cgroup, pid or id (Esc clears)",
 		"  t                            totals since the VM appeared instead of rates",
-		"  c                            name VMs by cgroup unit instead of comm",
+		"  c                            name VMs by cgroup unit instead of their name",
 		"  p or Space                   pause (keys still work; nothing is fetched)",
 		"  - + (replay)                 seek 10 s back / forward;  [ ] speed down / up",
 		"  Ctrl-L                       redraw the whole screen",
 		"  h ? F1                       this help;   q F10: quit",
 		"",
-		"Columns: PID and COMM (or UNIT) of the VMM; GUEST guest memory; SHR% the shared",
-		"fraction; PRIV/s SHRD/s conversions to private / to shared per second and their",
+		"Columns: PID of the VMM; NAME of the VM (libvirt domain, QEMU -name, sandbox id",
+		"or comm; c: its cgroup UNIT); GUEST guest memory; SHR% the shared fraction;",
+		"PRIV/s SHRD/s conversions to private / to shared per second and their",
 		"MiB/s; FLT/s memory-fault exits per second; P50 P99 request->resume latency;",
 		"DENY denied/would-deny attempts; DROP events of the VM the ring buffer dropped.",
 		"Narrow terminals drop P50, then GUEST, SHR% and P99, then MiB/s and DENY.",
@@ -733,7 +734,7 @@ void top_view_print(FILE *f, const struct top_snapshot *s, const struct top_ui *
 	layout(1000, show, &name_w);
 	name_w = cols[TOP_COL_NAME].w;
 	for (unsigned i = 0; i < s->nvms; i++) {
-		int l = (int)strlen(ui->by_unit ? s->vms[i].unit : s->vms[i].comm);
+		int l = (int)strlen(ui->by_unit ? s->vms[i].unit : s->vms[i].name);
 
 		name_w = l > name_w ? (l > 40 ? 40 : l) : name_w;
 	}

@@ -78,13 +78,14 @@ static void families_and_values(void **state)
 	struct pm_vm *vm;
 	size_t len;
 	char *t;
-	const char *lbl = "{vm=\"00000000000000ab\",pid=\"42\",comm=\"qemu \\\"x\\\"\",cgroup=\"/machine.slice/a\\\\b\"";
+	const char *lbl = "{vm=\"00000000000000ab\",name=\"web \\\"01\\\"\",pid=\"42\",comm=\"qemu \\\"x\\\"\",cgroup=\"/machine.slice/a\\\\b\"";
 	char key[256];
 
 	(void)state;
 	pm_state_init(&s);
 	vm = add_vm(&s, 0xab, 42, "qemu \"x\"");
 	snprintf(vm->cgroup, sizeof(vm->cgroup), "/machine.slice/a\\b");
+	snprintf(vm->name, sizeof(vm->name), "web \"01\"");	/* escaped like comm */
 	vm->would_deny = 5;
 	vm->deny_reason[1][2] = 5;			/* would_deny, max_request */
 	vm->deny_rule[1][3] = 5;

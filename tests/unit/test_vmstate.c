@@ -256,6 +256,33 @@ static void gmem_and_shared_fraction(void **state)
 	pm_state_free(&s);
 }
 
+/* Past max_vms, events of new VMs are refused and counted; known VMs go on. */
+static void vm_cap(void **state)
+{
+	struct pm_state s;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	s.max_vms = 3;
+	for (uint64_t id = 1; id <= 5; id++) {
+		e = ev(id, PM_EV_VM_CREATE, 1, id);
+		if (id <= 3)
+			assert_non_null(pm_state_apply(&s, &e));
+		else
+			assert_null(pm_state_apply(&s, &e));
+	}
+	e = ev(2, PM_EV_REQUEST, 1, 10);
+	assert_non_null(pm_state_apply(&s, &e));
+	assert_null(pm_state_declare(&s, 9, 1, "x", 0, 1));
+	assert_int_equal(s.nvms, 3);
+	assert_int_equal(s.events, 4);
+	assert_int_equal(s.over_cap, 3);
+	pm_state_free(&s);
+	assert_int_equal(s.max_vms, 3);	/* configuration survives a reset */
+	pm_state_free(&s);
+}
+
 static void many_vms_listed_in_order(void **state)
 {
 	struct pm_state s;
@@ -276,6 +303,42 @@ static void many_vms_listed_in_order(void **state)
 	pm_state_free(&s);
 }
 
+/* A copy for another thread (a /metrics snapshot): the same books, none shared. */
+static void copy_is_deep(void **state)
+{
+	struct pm_state s, c;
+	struct pm_vm *a, *b;
+	struct pm_event e;
+
+	(void)state;
+	pm_state_init(&s);
+	for (uint64_t vm = 1; vm <= 3000; vm++) {
+		e = decide(vm, 1000 + vm, 4096 * vm, vm & 1 ? PM_TO_SHARED : PM_TO_PRIVATE, vm % 7 ? 0 : -25);
+		pm_state_apply(&s, &e);
+	}
+	e = ev(5, PM_EV_REQUEST, 77, 9000);
+	pm_state_apply(&s, &e);	/* an open request: pending, not copied */
+	assert_int_equal(pm_state_copy(&c, &s), 0);
+	assert_int_equal(c.nvms, s.nvms);
+	assert_int_equal(c.events, s.events);
+	for (uint64_t vm = 1; vm <= 3000; vm++) {
+		a = pm_state_find(&s, vm);
+		b = pm_state_find(&c, vm);
+		assert_non_null(b);
+		assert_ptr_not_equal(a, b);
+		assert_memory_equal(&a->dir, &b->dir, sizeof(a->dir));
+		assert_memory_equal(a->attr_errno, b->attr_errno, sizeof(a->attr_errno));
+		assert_null(b->pending);
+	}
+	e = decide(2, 99999, 4096, PM_TO_PRIVATE, 0);
+	pm_state_apply(&s, &e);
+	assert_int_equal(pm_state_find(&s, 2)->dir[PM_TO_PRIVATE].attempts, 2);
+	assert_int_equal(pm_state_find(&c, 2)->dir[PM_TO_PRIVATE].attempts, 1);
+	pm_state_free(&s);
+	assert_int_equal(pm_state_find(&c, 3000)->dir[PM_TO_PRIVATE].attempts, 1);
+	pm_state_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +351,8 @@ int main(void)
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(gmem_and_shared_fraction),
 		cmocka_unit_test(many_vms_listed_in_order),
+		cmocka_unit_test(copy_is_deep),
+		cmocka_unit_test(vm_cap),
 	};
 
 	return cmocka_run_group_tests_name("vmstate", tests, NULL, NULL);
