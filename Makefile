@@ -65,7 +65,7 @@ PROGS := $(O)/privmemd $(O)/privmem $(O)/privmemtop $(O)/testvmm
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/%,$(wildcard tests/unit/test_*.c))
 KTEST_BINS := $(O)/bpf_inject_test $(O)/gtcompare $(O)/sockjunk $(O)/jpath
 TRACE_TOOLS := $(O)/tracegen $(O)/jsoneq $(O)/chromecheck
-BENCH_BINS := $(O)/sysloop $(O)/ingest $(O)/replaybench $(O)/tracegen
+BENCH_BINS := $(O)/sysloop $(O)/ingest $(O)/burst $(O)/replaybench $(O)/tracegen
 
 .PHONY: all deps check unit ktest vmtest bench demo install clean manlint static
 all: $(PROGS)
@@ -160,6 +160,11 @@ $(O)/sysloop: tests/bench/sysloop.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
 $(O)/ingest: tests/bench/ingest.c $(O)/capture.skel.h $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB) -lpthread
+$(O)/burst.bpf.o: tests/bench/burst.bpf.c include/privmem/events.h | $(O)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+.SECONDARY: $(O)/burst.bpf.o
+$(O)/burst: tests/bench/burst.c $(O)/burst.skel.h $(LIB)
+	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
 $(O)/replaybench: tests/bench/replaybench.c $(LIB)
 	$(CC) $(CFLAGS) $(filter %.c %.a,$^) -o $@ $(LDLIBS_LIB)
 
@@ -177,16 +182,17 @@ CHECK_STAGES := unit ktest manlint policy metricstest tracetest tracektest polic
 check: all
 	@./scripts/check.sh $(CHECK_STAGES)
 
+# every binary runs, whichever fails; a crash or non-zero exit fails the stage
 unit: $(UNIT_TESTS) $(O)/decide.bpf.o
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || { echo "FAIL $$t: exit $$?"; rc=1; }; done; exit $$rc
 ktest: all $(KTEST_BINS)
 	./tests/kernel/run.sh
 manlint:
 	mandoc -Tlint -W warning man/*.[0-9]
+	@echo "$(words $(wildcard man/*.[0-9])) passed, 0 failed"
 .PHONY: policy metricstest tracetest tracektest policyktest toptest
 policy: $(O)/privmem $(O)/decide_bpf
-	@./tests/unit/policy_cli.sh
-	@$(O)/decide_bpf
+	@rc=0; ./tests/unit/policy_cli.sh || rc=1; $(O)/decide_bpf || rc=1; exit $$rc
 metricstest: all
 	./tests/metrics/run.sh
 tracetest: $(O)/asan/test_trace $(O)/asan/privmem $(TRACE_TOOLS)
@@ -202,6 +208,10 @@ toptest: all
 
 bench: all static $(BENCH_BINS) $(TRACE_TOOLS)
 	./tests/bench/run.sh
+# privmem beside bpftrace, ftrace/trace-cmd and perf on one workload
+.PHONY: bench-peers
+bench-peers: all $(BENCH_BINS)
+	./tests/bench/peers.sh
 # one short round of the host measurements: the bench builds and measures
 .PHONY: benchcheck
 benchcheck: all $(BENCH_BINS)

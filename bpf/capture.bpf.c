@@ -558,6 +558,24 @@ static __always_inline void emit_decide(const struct call_args *ca, __s64 ret, _
 	ev_submit(e);
 }
 
+/*
+ * Test-only twin of the ioctl exit hooks: one KVM_SET_MEMORY_ATTRIBUTES
+ * call's arguments and result, through the same emit_decide. This host's
+ * KVM refuses every such call (ENOTTY); the tests drive successful ones
+ * with BPF_PROG_TEST_RUN.
+ */
+SEC("raw_tp")
+int BPF_PROG(pm_inject_decide, __u64 vm, __u64 addr, __u64 size, __u64 attrs, __s64 ret, __u64 flags)
+{
+	struct call_args ca = {
+		.vm = vm, .addr = addr, .size = size, .attrs = attrs, .cmd = PM_KVM_SET_MEMORY_ATTRIBUTES,
+	};
+
+	kstats_of(vm);
+	emit_decide(&ca, ret, flags);
+	return 0;
+}
+
 static __always_inline void emit_vm_create(__u64 vm, __u8 flags)
 {
 	struct pm_event *e;

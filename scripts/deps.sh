@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 libyaml-dev libjson-c-dev libncurses-dev libmicrohttpd-dev libcmocka-dev
-mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio
+mandoc pkg-config qemu-system-x86 busybox-static tmux xz-utils cpio systemd
 flex bison dwarves bc rsync kmod libssl-dev"
 # the bed's 32-bit VMM (compat ioctls): gcc -m32 -static
 PKGS="$PKGS gcc-multilib"
@@ -13,7 +13,7 @@ PKGS="$PKGS prometheus curl jq"
 # make fuzz: libFuzzer and the sanitizer runtimes for clang
 PKGS="$PKGS libclang-rt-dev"
 # make bench: the trace format against trace-cmd and perf on the same runs
-PKGS="$PKGS trace-cmd linux-perf"
+PKGS="$PKGS trace-cmd linux-perf bpftrace time"
 # make deb / debtest: debhelper and lintian build and lint the package,
 # debootstrap makes the fresh root it is installed into
 PKGS="$PKGS debhelper lintian debootstrap dpkg-dev"

@@ -344,6 +344,7 @@ static void set_autoload(struct pm_capture *c)
 	struct bpf_program *p;
 
 	bpf_program__set_autoload(c->skel->progs.pm_inject_exit, false);
+	bpf_program__set_autoload(c->skel->progs.pm_inject_decide, false);
 	for (unsigned i = 0; i < NPROGS; i++)
 		if ((p = prog_of(c, i)))
 			bpf_program__set_autoload(p, wanted(c, i));

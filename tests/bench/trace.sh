@@ -12,7 +12,7 @@
 # `trace-cmd extract` writes its trace.dat from that ring buffer.
 set -u
 cd "$(dirname "$0")/../.."
-B=build
+. tests/lib.sh
 T=$(mktemp -d /tmp/privmem-tracebench.XXXXXX)
 INST=/sys/kernel/tracing/instances/privmem-bench.$$
 EVENTS="kvm syscalls/sys_enter_ioctl syscalls/sys_enter_fallocate"
@@ -42,10 +42,12 @@ record() {
 	local r=$1 p
 	"$B/privmem" record -o "$T/$r.pmtrace" 2>"$T/$r.rec.err" &
 	RPID=$!
-	for _ in $(seq 200); do grep -q "recording to" "$T/$r.rec.err" && break; sleep 0.05; done
+	wait_for 20 "privmem record to start" grep -q "recording to" "$T/$r.rec.err"
 	"$B/testvmm" --seed 3 --requests "$r" --start-delay-ms 1000 --json "$T/$r.gt.json" >/dev/null 2>&1 &
 	p=$!
-	sleep 0.3	# the VM exists, its guest waits: attach by pid
+	# the VM exists (its guest waits 1 s): attach by pid
+	has_vm() { ls -l /proc/"$p"/fd 2>/dev/null | grep -q 'kvm-vm'; }
+	wait_for 10 "testvmm to create its VM" has_vm
 	if [ $have_tc = 1 ]; then
 		mkdir "$INST" && echo 262144 >"$INST/buffer_size_kb" && echo "$p" >"$INST/set_event_pid"
 		for e in $EVENTS; do echo 1 >"$INST/events/$e/enable"; done
@@ -56,7 +58,7 @@ record() {
 		PPID2=$!
 	fi
 	wait "$p"
-	sleep 0.3
+	sleep 0.3	# pacing, not a wait: the tracers' last buffers drain before they are stopped
 	# perf record -p ends by itself when its target exits
 	if [ $have_perf = 1 ]; then kill -INT "$PPID2" 2>/dev/null; wait "$PPID2" 2>/dev/null; PPID2=; fi
 	if [ $have_tc = 1 ]; then
@@ -68,7 +70,7 @@ record() {
 }
 
 size() { stat -c %s "$1" 2>/dev/null || echo 0; }
-pm_events() { "$B/privmem" replay "$1" --json 2>/dev/null | grep -o '"events":[0-9]*' | head -1 | cut -d: -f2; }
+pm_events() { "$B/privmem" replay "$1" --json 2>/dev/null | jq -r '.events // empty'; }
 tc_events() { trace-cmd report -i "$1" 2>/dev/null | grep -cE '^ *[^ ].* \[[0-9]+\] +[0-9.]+: '; }
 perf_events() { perf script -i "$1" 2>/dev/null | wc -l; }
 
@@ -95,7 +97,7 @@ row "perf record (perf.data)" pf
 echo
 printf '| reader, one core (%s req run) | events | CPU s for the run | events per CPU-second | privmem events/s ratio | privmem run-time ratio |\n|---|---|---|---|---|---|\n' "$LARGE"
 pm=$(taskset -c 0 "$B/replaybench" "$T/$LARGE.pmtrace" 1.5)
-pm_rate=$(echo "$pm" | grep -o '"replay_events_per_s":[0-9]*' | cut -d: -f2)
+pm_rate=$(echo "$pm" | jq -r '.replay_events_per_s // empty')
 pm_s=$(awk -v e="${ev[pm.$LARGE]}" -v r="$pm_rate" 'BEGIN { printf "%.4f", e / r }')
 printf '| privmem replay | %s | %s | %s | 1 | 1 |\n' "${ev[pm.$LARGE]}" "$pm_s" "$pm_rate"
 if [ $have_tc = 1 ]; then
@@ -112,7 +114,7 @@ fi
 syn=$(taskset -c 0 "$B/replaybench" "$T/synth.pmtrace" 3)
 echo
 echo "privmem replay, 10 M synthetic testvmm-shaped events ($(size "$T/synth.pmtrace") bytes), one core: $syn"
-awk -v r="$(echo "$syn" | grep -o '"replay_events_per_s":[0-9]*' | cut -d: -f2)" 'BEGIN {
+awk -v r="$(echo "$syn" | jq -r '.replay_events_per_s // empty')" 'BEGIN {
 	printf "goal >= 5000000 events/s: %s (%.1f M/s)\n", (r >= 5000000 ? "met" : "MISSED"), r / 1e6 }'
 echo "events/s ratio: privmem replay's events per CPU-second over the other reader's, each on its own file of the"
 echo "same run; run-time ratio: the other reader's CPU time for the whole run over privmem's."

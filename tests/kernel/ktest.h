@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-static int kt_pass, kt_fail;
+static int kt_pass, kt_fail, kt_skip;
 static const char *kt_name = "";
 
 #define ASSERT_EQ(a, b, what) ({						\
@@ -23,9 +23,18 @@ static const char *kt_name = "";
 
 #define ASSERT_TRUE(c, what) ASSERT_EQ(!!(c), 1, what)
 
+/* A check this host cannot make: printed with its reason and counted, never a pass. */
+#define SKIP(what, why) do {							\
+	kt_skip++;								\
+	printf("skip %s: %s (%s)\n", kt_name, what, why);			\
+} while (0)
+
 static inline int kt_summary(void)
 {
-	printf("%d passed, %d failed\n", kt_pass, kt_fail);
+	if (kt_skip)
+		printf("%d passed, %d failed, %d skipped\n", kt_pass, kt_fail, kt_skip);
+	else
+		printf("%d passed, %d failed\n", kt_pass, kt_fail);
 	return kt_fail ? 1 : 0;
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * chromecheck FILE [SLICES]: `privmem export --format chrome` output is
+ * chromecheck FILE [SLICES [COUNTERS]]: `privmem export --format chrome` output is
  * trace-event JSON that Perfetto/chrome://tracing load: the object form,
  * well-typed events, named processes and threads, slices that do not
  * overlap on a track, counters with numeric values; with SLICES, exactly
- * that many request slices.
+ * that many request slices; with COUNTERS, exactly that many counters
+ * (else at least one).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,24 @@ static bool is_num(json_object *v)
 int main(int argc, char **argv)
 {
 	json_object *doc, *evs;
-	long long want = argc > 2 ? atoll(argv[2]) : -1, slices = 0, counters = 0, bad = 0, unnamed = 0, overlap = 0;
+	long long want = -1, want_counters = -1, slices = 0, counters = 0, bad = 0, unnamed = 0, overlap = 0;
 	size_t n;
+	char *end;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: chromecheck FILE [SLICES]\n");
+		fprintf(stderr, "usage: chromecheck FILE [SLICES [COUNTERS]]\n");
 		return 2;
+	}
+	/* a missing or garbled expectation is an error, never "0 slices" */
+	for (int i = 2; i < argc && i < 4; i++) {
+		long long v = strtoll(argv[i], &end, 10);
+
+		if (!*argv[i] || *end || v < 0) {
+			fprintf(stderr, "chromecheck: %s: not a count: '%s'\n", i == 2 ? "SLICES" : "COUNTERS",
+				argv[i]);
+			return 2;
+		}
+		*(i == 2 ? &want : &want_counters) = v;
 	}
 	kt_name = argv[1];
 	doc = json_object_from_file(argv[1]);
@@ -160,7 +173,10 @@ int main(int argc, char **argv)
 	ASSERT_EQ(bad, 0, "malformed events");
 	ASSERT_EQ(unnamed, 0, "events on unnamed processes or tracks");
 	ASSERT_EQ(overlap, 0, "overlapping slices on a track");
-	ASSERT_TRUE(counters > 0, "shared_bytes counters present");
+	if (want_counters >= 0)
+		ASSERT_EQ(counters, want_counters, "shared_bytes counters");
+	else
+		ASSERT_TRUE(counters > 0, "shared_bytes counters present");
 	if (want >= 0)
 		ASSERT_EQ(slices, want, "request slices");
 	else

@@ -5,16 +5,11 @@
 # privmem-trace(5) and privmem(8) document.
 set -u
 cd "$(dirname "$0")/../.."
-B=${B:-build}
+. tests/lib.sh
 CLI=$B/asan/privmem
-T=$(mktemp -d /tmp/privmem-tracetest.XXXXXX)
-PASS=0 FAIL=0
-trap 'rm -rf "$T"' EXIT
+lib_tmp tracetest
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99
-
-ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
 
 # expect NAME RC STDERR_REGEX -- CMD...: exit status and one stderr line matching
 expect() {
@@ -33,7 +28,7 @@ expect() {
 	fi
 }
 
-jnum() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+jnum() { jv "$2" ".$1"; }
 
 # 1. the format's unit tests under ASan+UBSan (cmocka's tally folded into ours)
 "$B/asan/test_trace" >"$T/unit" 2>&1
@@ -58,7 +53,7 @@ expect "bad CRC chunk: exit 3, offset named" 3 "^privmem: warning: .*flip.pmtrac
 [ "$(wc -l <"$T/err")" = 1 ] && ok "bad CRC chunk: one warning line" || bad "bad CRC chunk: $(wc -l <"$T/err") lines"
 "$CLI" replay "$T/flip.pmtrace" --json >"$T/flip.json" 2>/dev/null
 [ "$(jnum events "$T/flip.json")" = 40000 ] && ok "bad CRC chunk: the other 40000 events read" || bad "bad CRC chunk: $(jnum events "$T/flip.json") events"
-grep -q '"bad_chunks":1' "$T/flip.json" && ok "bad CRC chunk: trace.bad_chunks 1" || bad "bad CRC chunk: trace.bad_chunks"
+eq "bad CRC chunk: trace.bad_chunks" "$(jv "$T/flip.json" .trace.bad_chunks)" 1
 
 # 4. a truncated tail (a crash mid-write)
 head -c $((OFF[4] + 100)) "$T/good.pmtrace" >"$T/trunc.pmtrace"
@@ -84,7 +79,7 @@ head -c 10 "$T/good.pmtrace" >"$T/short.pmtrace"
 expect "10-byte file: exit 1" 1 'truncated header' -- "$CLI" replay "$T/short.pmtrace"
 expect "missing file: exit 1" 1 'No such file or directory$' -- "$CLI" replay "$T/nosuch.pmtrace"
 expect "JSON error on stdout" 1 '' -- "$CLI" -j replay "$T/zero.pmtrace"
-grep -q '^{"error":".*bad magic' "$T/out" && ok "errors are JSON with -j" || bad "JSON error: $(cat "$T/out")"
+[ "$(jv "$T/out" '.error | test("bad magic")')" = true ] && ok "errors are JSON with -j" || bad "JSON error: $(cat "$T/out")"
 
 # 6. noise everywhere after the header: never a crash, the rest read
 for i in 1 2 3 4 5 6; do
@@ -117,18 +112,21 @@ expect "directory without traces: exit 1" 1 'no \*\.pmtrace files' -- "$CLI" rep
 "$CLI" replay "$T/good.pmtrace" --from 400000001ns --json >"$T/w2.json" 2>/dev/null; r2=$?
 a=$(jnum events "$T/w1.json"); b=$(jnum events "$T/w2.json")
 [ $r1 = 0 ] && [ $r2 = 0 ] && [ $((a + b)) = 50000 ] && [ "$a" -gt 0 ] && [ "$b" -gt 0 ] && ok "window halves: $a + $b events" || bad "window halves: rc $r1/$r2, $a + $b"
-att() { grep -o '"to_shared":{"requests":[0-9]*,"request_bytes":[0-9]*,"attempts":[0-9]*' "$1" | awk -F: '{s+=$NF} END {print s+0}'; }
-[ $(( $(att "$T/w1.json") + $(att "$T/w2.json") )) = "$(att "$T/good.json")" ] && ok "window halves: to_shared attempts add up" || bad "window attempts"
+att() { jv "$1" '[.vms[].to_shared.attempts] | add'; }
+a1=$(att "$T/w1.json") a2=$(att "$T/w2.json")
+eq "window halves: to_shared attempts add up" "$([ -n "$a1" ] && [ -n "$a2" ] && echo $((a1 + a2)))" "$(att "$T/good.json")"
 "$CLI" replay "$T/good.pmtrace" --from -200ms --json >"$T/w3.json" 2>/dev/null
-last=$(grep -o '"last_ts":[0-9]*' "$T/good.json" | cut -d: -f2); first3=$(grep -o '"first_ts":[0-9]*' "$T/w3.json" | cut -d: -f2)
-[ -n "$first3" ] && [ $((last - first3)) -le 200000000 ] && [ "$(jnum events "$T/w3.json")" -lt 25000 ] && ok "--from -200ms: the last 200 ms" || bad "--from -200ms: $first3 vs $last"
-w=$(grep -o '"first_wall":"[^"]*"' "$T/good.json" | cut -d'"' -f4)
+last=$(jv "$T/good.json" .trace.last_ts); first3=$(jv "$T/w3.json" .trace.first_ts)
+[ -n "$first3" ] && [ -n "$last" ] && [ $((last - first3)) -le 200000000 ] && [ "$(jnum events "$T/w3.json")" -lt 25000 ] && ok "--from -200ms: the last 200 ms" || bad "--from -200ms: $first3 vs $last"
+w=$(jv "$T/good.json" .trace.first_wall)
 "$CLI" replay "$T/good.pmtrace" --from "$w" --json >"$T/w4.json" 2>/dev/null
 [ "$(jnum events "$T/w4.json")" -ge 49990 ] && ok "--from wall clock ($w)" || bad "--from wall clock: $(jnum events "$T/w4.json")"
-vm=$(grep -o '"vms":\[{"id":"[0-9a-f]*' "$T/good.json" | cut -d'"' -f6)
+vm=$(jv "$T/good.json" '.vms[0].id')
 "$CLI" replay "$T/good.pmtrace" --vm "${vm:0:6}" --json >"$T/w5.json" 2>/dev/null
-[ "$(grep -o '"id":"[0-9a-f]*","pid"' "$T/w5.json" | wc -l)" = 1 ] && ok "--vm prefix selects one VM" || bad "--vm prefix"
-grep -q '"timeline":{"bucket_ns":1000000000,"vms":\[{"id":"'"$vm"'","buckets":\[{"ts":' "$T/w5.json" && ok "timeline of the VM" || bad "timeline: $(grep -o '"timeline".\{0,200\}' "$T/w5.json")"
+[ -n "$vm" ] && [ "$(jv "$T/w5.json" '.vms | length')" = 1 ] && [ "$(jv "$T/w5.json" '.vms[0].id')" = "$vm" ] &&
+	ok "--vm prefix selects one VM" || bad "--vm prefix: $(jv "$T/w5.json" '[.vms[].id]')"
+[ "$(jv "$T/w5.json" ".timeline | .bucket_ns == 1000000000 and (.vms | length) == 1 and .vms[0].id == \"$vm\" and .vms[0].buckets[0].ts > 0")" = true ] &&
+	ok "timeline of the VM" || bad "timeline: $(jv "$T/w5.json" .timeline | head -c 200)"
 
 # 9. usage errors: exit 2
 expect "no file: exit 2" 2 'a trace file is required' -- "$CLI" replay
@@ -155,5 +153,4 @@ expect "200000 VMs: 16384 booked, exit 3" 3 'more than 16384 VMs: 183616 events'
 expect "4 MiB of fake chunk headers: exit 3" 3 'bad chunk' -- timeout 10 "$CLI" replay "$R/slow-fake-chunk-headers"
 expect "60000 receding seconds: exit 0" 0 '' -- timeout 10 "$CLI" replay "$R/slow-receding-time" --json
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish

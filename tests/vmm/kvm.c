@@ -144,18 +144,31 @@ static void swprot_check_vm(struct vm *vm)
 	vm->nr_memslots = (uint64_t)check_ext(vm->vm_fd, KVM_CAP_NR_MEMSLOTS);
 }
 
-void vm_create(struct vm *vm, const struct opts *o)
+/*
+ * Opens /dev/kvm and asks it what it offers, before any VM exists: main()
+ * decides from the answers what this host can run (a guest_memfd or not).
+ */
+void vm_open(struct vm *vm)
 {
-	int r;
-
 	memset(vm, 0, sizeof(*vm));
-	vm->vcpu_fd = vm->gmem_fd = vm->fault_gmem_fd = -1;
+	vm->vm_fd = vm->vcpu_fd = vm->gmem_fd = vm->fault_gmem_fd = -1;
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
 		die_errno("open(/dev/kvm)", errno);
-	r = ioctl(vm->kvm_fd, PM_KVM_CHECK_EXTENSION, PM_KVM_CAP_GUEST_MEMFD);
-	if (r <= 0) {
-		fprintf(stderr, "testvmm: KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD): not supported\n");
+	vm->caps.guest_memfd = check_ext(vm->kvm_fd, PM_KVM_CAP_GUEST_MEMFD);
+	vm->caps.guest_memfd_flags = check_ext(vm->kvm_fd, PM_KVM_CAP_GUEST_MEMFD_FLAGS);
+	vm->caps.memory_attributes = check_ext(vm->kvm_fd, PM_KVM_CAP_MEMORY_ATTRIBUTES);
+	vm->caps.vm_types = check_ext(vm->kvm_fd, PM_KVM_CAP_VM_TYPES);
+	vm->caps.user_memory2 = check_ext(vm->kvm_fd, PM_KVM_CAP_USER_MEMORY2);
+	vm->caps.memory_fault_info = check_ext(vm->kvm_fd, PM_KVM_CAP_MEMORY_FAULT_INFO);
+	vm->has_gmem = vm->caps.guest_memfd > 0;
+}
+
+void vm_create(struct vm *vm, const struct opts *o)
+{
+	if (opts_swprot(o) && !vm->has_gmem) {
+		fprintf(stderr, "testvmm: --vm-type 1: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD=%d)\n",
+			vm->caps.guest_memfd);
 		exit(1);
 	}
 	if (opts_swprot(o))
@@ -163,11 +176,44 @@ void vm_create(struct vm *vm, const struct opts *o)
 	vm->vm_fd = xioctl(vm->kvm_fd, PM_KVM_CREATE_VM, (void *)(uintptr_t)o->vm_type,
 			   "KVM_CREATE_VM");
 	vm->mem_size = o->mem;
-	vm->gmem_flags = o->gmem_flags;
-	vm->mem_is_gmem = gmem_is_host_view(o->gmem_flags);
+	if (vm->has_gmem) {
+		vm->gmem_flags = o->gmem_flags;
+		vm->mem_is_gmem = gmem_is_host_view(o->gmem_flags);
+	}
 	if (opts_swprot(o)) {
 		vm->swprot = true;
 		swprot_check_vm(vm);
+	}
+}
+
+/*
+ * Without any guest_memfd: the memory of an ordinary VM, anonymous memory
+ * in a slot without KVM_MEM_GUEST_MEMFD (the old ioctl where KVM has no
+ * KVM_SET_USER_MEMORY_REGION2).  Shared, as a gmem's mmap would be, so
+ * that KVM and the VMM see the same pages.
+ */
+static void set_main_memory_plain(struct vm *vm)
+{
+	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->mem == MAP_FAILED)
+		die_errno("mmap(guest memory)", errno);
+	if (vm->caps.user_memory2 > 0) {
+		struct pm_kvm_userspace_memory_region2 r;
+
+		memset(&r, 0, sizeof(r));
+		r.slot = SLOT_MAIN;
+		r.memory_size = vm->mem_size;
+		r.userspace_addr = (uint64_t)(uintptr_t)vm->mem;
+		xioctl(vm->vm_fd, PM_KVM_SET_USER_MEMORY_REGION2, &r, "KVM_SET_USER_MEMORY_REGION2");
+	} else {
+		struct kvm_userspace_memory_region r;
+
+		memset(&r, 0, sizeof(r));
+		r.slot = SLOT_MAIN;
+		r.memory_size = vm->mem_size;
+		r.userspace_addr = (uint64_t)(uintptr_t)vm->mem;
+		xioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r, "KVM_SET_USER_MEMORY_REGION");
 	}
 }
 
@@ -178,6 +224,10 @@ void vm_create(struct vm *vm, const struct opts *o)
  */
 void vm_set_main_memory(struct vm *vm)
 {
+	if (!vm->has_gmem) {
+		set_main_memory_plain(vm);
+		return;
+	}
 	vm->gmem_fd = gmem_create(vm, vm->mem_size);
 	if (vm->mem_is_gmem) {
 		vm->mem = gmem_map(vm->gmem_fd, vm->mem_size);

@@ -16,14 +16,18 @@
 static const char usage[] =
 "Usage: testvmm [OPTIONS]\n"
 "Run a one-vCPU guest on a guest_memfd and convert its memory on request,\n"
-"as a VMM does; print what was done as one JSON object.\n"
+"as a VMM does; print what was done as one JSON object.  Where KVM has no\n"
+"guest_memfd (KVM_CAP_GUEST_MEMFD 0), VM types but 1 run on anonymous memory:\n"
+"the attribute calls are made, but nothing is punched and no fault is possible.\n"
 "\n"
 "  --seed N            request stream seed (default 1)\n"
 "  --requests N        conversion requests the guest makes (default 37)\n"
 "  --size BYTES        every request this size (multiple of 4 KiB; default: seeded,\n"
 "                      4 KiB..2 MiB, powers of two and not)\n"
 "  --dir D             shared | private | mixed (default mixed: seeded)\n"
-"  --faults N          KVM_EXIT_MEMORY_FAULT exits to provoke (default 0)\n"
+"  --faults N          KVM_EXIT_MEMORY_FAULT exits to provoke (default 0); they need a\n"
+"                      guest_memfd: on a KVM without one, exit 2, unless\n"
+"  --faults-if-possible  ... then run with 0 faults (the JSON says \"guest_memfd\":false)\n"
 "  --exits N           port-I/O exits in a timed loop (default 0)\n"
 "  --mem BYTES         guest memory = guest_memfd size (default 64M; K/M/G suffixes)\n"
 "  --vm-type N         KVM_CREATE_VM type (default 0; 1 = KVM_X86_SW_PROTECTED_VM:\n"
@@ -43,7 +47,7 @@ static const char usage[] =
 "  --help              this text\n"
 "\n"
 "Each to_shared request is KVM_SET_MEMORY_ATTRIBUTES(0) then a PUNCH_HOLE on the\n"
-"guest_memfd; each to_private request is KVM_SET_MEMORY_ATTRIBUTES(PRIVATE).\n"
+"guest_memfd (if any); each to_private request is KVM_SET_MEMORY_ATTRIBUTES(PRIVATE).\n"
 "With --vm-type 1 the data region starts private, the guest asks with MAP_GPA_RANGE\n"
 "hypercalls and faults on private pages, and the VMM converts as QEMU does:\n"
 "attributes, then discard of the other side (PUNCH_HOLE, or MADV_DONTNEED of the\n"
@@ -54,7 +58,7 @@ static const char usage[] =
 enum {
 	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
 	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
-	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER,
+	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +67,7 @@ static const struct option longopts[] = {
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "dir", required_argument, NULL, OPT_DIR },
 	{ "faults", required_argument, NULL, OPT_FAULTS },
+	{ "faults-if-possible", no_argument, NULL, OPT_FAULTS_IF_POSSIBLE },
 	{ "exits", required_argument, NULL, OPT_EXITS },
 	{ "mem", required_argument, NULL, OPT_MEM },
 	{ "vm-type", required_argument, NULL, OPT_VM_TYPE },
@@ -136,6 +141,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 				bad("--size: must be at least 4096");
 			break;
 		case OPT_FAULTS: o->faults = parse_u64("faults", optarg, false); break;
+		case OPT_FAULTS_IF_POSSIBLE: o->faults_if_possible = true; break;
 		case OPT_EXITS: o->exits = parse_u64("exits", optarg, false); break;
 		case OPT_MEM: o->mem = parse_u64("mem", optarg, true); break;
 		case OPT_VM_TYPE: o->vm_type = parse_u64("vm-type", optarg, false); break;
@@ -189,6 +195,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (on_deny_set && !opts_swprot(o))
 		bad("--on-deny: only with --vm-type 1 (other VM types convert nothing for real)");
 
+	o->faults_asked = o->faults;
+	o->gmem_flags_set = gmem_flags_set;
 	o->gmem_flags = gmem_flags_set ? gmem_flags
 		: o->vm_type == PM_KVM_X86_DEFAULT_VM
 			? PM_GUEST_MEMFD_FLAG_MMAP | PM_GUEST_MEMFD_FLAG_INIT_SHARED : 0;
@@ -237,6 +245,38 @@ static void check_opts(const struct opts *o)
 		bad("--mem: guest memory and fault window must fit in the first 4 GiB");
 }
 
+/*
+ * A KVM without guest_memfd can still run host mode on anonymous memory,
+ * and its guests' requests still make every KVM_SET_MEMORY_ATTRIBUTES
+ * call.  What needs a gmem cannot happen there: asking for it explicitly
+ * is a usage error for this host (one line, exit 2), so a test never
+ * mistakes a run without faults for the one it asked for; a test that can
+ * do with whatever the host offers says --faults-if-possible and reads
+ * "guest_memfd" and "requests.memory_fault" from the JSON.
+ */
+static void fit_to_host(struct opts *o, const struct vm *vm)
+{
+	if (vm->has_gmem || opts_swprot(o))
+		return;	/* type 1 refuses a KVM without gmem itself (vm_create) */
+	if (o->gmem_flags_set) {
+		fprintf(stderr, "testvmm: --gmem-flags: this host's KVM has no guest_memfd "
+			"(KVM_CAP_GUEST_MEMFD=%d)\n", vm->caps.guest_memfd);
+		exit(2);
+	}
+	if (!o->faults)
+		return;
+	if (!o->faults_if_possible) {
+		fprintf(stderr, "testvmm: --faults %llu: this host's KVM has no guest_memfd "
+			"(KVM_CAP_GUEST_MEMFD=%d), so no memory-fault exit can be made "
+			"(--faults-if-possible runs with 0)\n",
+			(unsigned long long)o->faults, vm->caps.guest_memfd);
+		exit(2);
+	}
+	fprintf(stderr, "testvmm: --faults %llu --faults-if-possible: no guest_memfd on this host, "
+		"running with 0 memory faults\n", (unsigned long long)o->faults);
+	o->faults = 0;
+}
+
 static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
@@ -254,6 +294,8 @@ int main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	check_opts(&o);
 
+	vm_open(&vm);
+	fit_to_host(&o, &vm);
 	vm_create(&vm, &o);
 	vm_set_main_memory(&vm);
 	if (o.faults) {

@@ -69,6 +69,25 @@ static void put_src(FILE *f, const char *key, const struct src_stats *s)
 		(ull)s->attempts, (ull)s->conversions, (ull)s->bytes);
 }
 
+/*
+ * What the host offered and what of the options it allowed: a test derives
+ * from these, not from its own assumptions, which checks can apply.
+ */
+static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
+{
+	const struct host_caps *c = &vm->caps;
+
+	fprintf(f, ",\"guest_memfd\":%s", vm->has_gmem ? "true" : "false");
+	fprintf(f, ",\"host_caps\":{\"guest_memfd\":%d,\"guest_memfd_flags\":%d,"
+		"\"memory_attributes\":%d,\"vm_types\":%d,\"user_memory2\":%d,"
+		"\"memory_fault_info\":%d}",
+		c->guest_memfd, c->guest_memfd_flags, c->memory_attributes, c->vm_types,
+		c->user_memory2, c->memory_fault_info);
+	fprintf(f, ",\"mem\":{\"size\":%llu,\"shared_view\":\"%s\"}", (ull)vm->mem_size,
+		vm->mem_is_gmem ? "guest_memfd" : "anonymous");
+	fprintf(f, ",\"faults_asked\":%llu", (ull)o->faults_asked);
+}
+
 /* SW_PROTECTED_VM mode's keys, after the host-mode ones (README.md). */
 static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 		       const struct swprot_truth *sw)
@@ -121,7 +140,7 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 	fprintf(f, "{\"pid\":%d,\"seed\":%llu,\"vm_type\":%llu,", (int)getpid(), (ull)o->seed,
 		(ull)o->vm_type);
 	fprintf(f, "\"gmem\":{\"size\":%llu,\"flags\":%llu,\"created\":%llu,\"created_bytes\":%llu},",
-		(ull)vm->mem_size, (ull)vm->gmem_flags, (ull)vm->gmem_created, (ull)vm->gmem_created_bytes);
+		(ull)(vm->has_gmem ? vm->mem_size : 0), (ull)vm->gmem_flags, (ull)vm->gmem_created, (ull)vm->gmem_created_bytes);
 	fprintf(f, "\"requests\":{\"mailbox\":%llu,\"hypercall\":%llu,\"memory_fault\":%llu},",
 		(ull)t->mailbox, (ull)(t->sw ? t->sw->hypercall : 0), (ull)t->memory_fault);
 	put_dir(f, "to_private", &t->to_private);
@@ -160,6 +179,7 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 	fprintf(f, ",\"kvm_run_errors\":%llu", (ull)t->kvm_run_errors);
 	fprintf(f, ",\"exit_loop\":{\"exits\":%llu,\"ns\":%llu}", (ull)t->loop_exits,
 		(ull)t->loop_ns);
+	put_host(f, o, vm);
 	if (vm->swprot && t->sw)
 		put_swprot(f, o, vm, t->sw);
 	fputs("}\n", f);

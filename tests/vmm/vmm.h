@@ -103,7 +103,9 @@ struct opts {
 	uint64_t mem;
 	uint64_t size;		/* 0: seeded sizes */
 	enum dir_mode dir;
-	uint64_t faults;
+	uint64_t faults;	/* what will be provoked: 0 when dropped (below) */
+	uint64_t faults_asked;	/* --faults as given */
+	bool faults_if_possible;	/* without a guest_memfd, run with 0 faults instead of exit 2 */
 	uint64_t exits;
 	uint64_t hold_ms;
 	uint64_t start_delay_ms;
@@ -112,6 +114,7 @@ struct opts {
 	enum on_deny on_deny;
 	const char *json;	/* NULL: stdout */
 	bool verbose;
+	bool gmem_flags_set;	/* --gmem-flags given */
 };
 
 /* KVM_X86_SW_PROTECTED_VM: guest memory private by default, real conversions. */
@@ -119,6 +122,20 @@ static inline bool opts_swprot(const struct opts *o)
 {
 	return o->vm_type == PM_KVM_X86_SW_PROTECTED_VM;
 }
+
+/*
+ * What /dev/kvm said before the VM was made: the ground truth names it
+ * ("host_caps"), so a test derives what could happen from the same run.
+ * A value is KVM_CHECK_EXTENSION's answer, 0 for an unknown capability.
+ */
+struct host_caps {
+	int guest_memfd;
+	int guest_memfd_flags;
+	int memory_attributes;
+	int vm_types;
+	int user_memory2;
+	int memory_fault_info;
+};
 
 struct vm {
 	int kvm_fd;
@@ -132,6 +149,13 @@ struct vm {
 	uint64_t mem_size;
 	uint64_t gmem_flags;
 	bool mem_is_gmem;
+	/*
+	 * false on a KVM without guest_memfd (KVM_CAP_GUEST_MEMFD 0): guest
+	 * memory is then anonymous memory in a plain slot, so nothing can be
+	 * discarded and no memory-fault exit can be provoked.
+	 */
+	bool has_gmem;
+	struct host_caps caps;
 
 	int fault_gmem_fd;	/* backs the fault window in SLOT_FAULT; -1 when dropped */
 	uint8_t *fault_mem;
@@ -253,6 +277,7 @@ static inline uint64_t fault_window_size(uint64_t faults)
 
 /* kvm.c */
 void die_errno(const char *what, int err) __attribute__((noreturn));
+void vm_open(struct vm *vm);
 void vm_create(struct vm *vm, const struct opts *o);
 void vm_set_main_memory(struct vm *vm);
 void vm_fault_window_add(struct vm *vm);

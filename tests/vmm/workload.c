@@ -165,7 +165,8 @@ static void count(struct dir_stats *d, uint64_t size, bool ok)
  * produce discard traffic; and to_private discards nothing (QEMU would
  * drop the shared copy: with an mmap-able gmem there is none, and without
  * one, leaving the anonymous view alone keeps "discards" meaning exactly
- * the PUNCH_HOLEs on guest_memfd).
+ * the PUNCH_HOLEs on guest_memfd).  Without any guest_memfd (a KVM that
+ * has none) there is nothing to punch: the attribute call is all.
  */
 static void handle_request(struct run_state *st)
 {
@@ -205,7 +206,7 @@ static void handle_request(struct run_state *st)
 			(unsigned long long)q.gpa, (unsigned long long)q.size,
 			rc == 0 ? "ok" : errno_name(err, eb, sizeof(eb)));
 
-	if (!to_private) {
+	if (!to_private && vm->has_gmem) {
 		/* gmem offset == gpa: SLOT_MAIN maps the gmem from offset 0 at gpa 0. */
 		rc = fallocate(vm->gmem_fd, PM_FALLOC_FL_PUNCH_HOLE | PM_FALLOC_FL_KEEP_SIZE,
 			       (off_t)q.gpa, (off_t)q.size);

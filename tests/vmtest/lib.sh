@@ -6,13 +6,14 @@
 # shellcheck disable=SC1091
 [ -f /vmtest/env ] && . /vmtest/env
 vt_pass() { echo "VMTEST: PASS $1"; }
-vt_fail() { n=$1; shift; echo "VMTEST: FAIL $n: $(echo "$*" | tr '\n' ' ')"; }
-vt_skip() { n=$1; shift; echo "VMTEST: SKIP $n: $*"; }
+# (sh has no locals: the helpers' own names start with _, so callers' n, i... survive)
+vt_fail() { _fn=$1; shift; echo "VMTEST: FAIL $_fn: $(echo "$*" | tr '\n' ' ')"; }
+vt_skip() { _sn=$1; shift; echo "VMTEST: SKIP $_sn: $*"; }
 vt_info() { echo "VMTEST: INFO $*"; }
 # vt_check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
 vt_check() {
-	n=$1; shift
-	if o=$("$@" 2>&1); then vt_pass "$n"; else vt_fail "$n" "$* -> $(echo "$o" | tail -n 3)"; fi
+	_cn=$1; shift
+	if _co=$("$@" 2>&1); then vt_pass "$_cn"; else vt_fail "$_cn" "$* -> $(echo "$_co" | tail -n 3)"; fi
 }
 # True if the running kernel is at least MAJOR.MINOR ($1 $2).
 vt_kernel_ge() {
@@ -28,6 +29,26 @@ vt_wait_for() {
 		[ "$(date +%s)" -ge "$_end" ] && return 1
 		sleep 0.2
 	done
+}
+# vt_until SECONDS NAME CMD...: runs CMD until it succeeds, at most SECONDS on
+# the clock; a timeout is a FAIL named NAME (the bed's wait_for).
+vt_until() {
+	_lim=$1; _end=$(( $(date +%s) + $1 )); _n=$2; shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$_end" ]; then
+			vt_fail "$_n" "timed out after ${_lim}s: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+# vt_eq NAME GOT WANT: a value must be there before it is compared: an empty
+# GOT or WANT (missing data) is a FAIL, never a match.
+vt_eq() {
+	if [ -z "$3" ]; then vt_fail "$1" "no expected value (missing data), got '$2'"
+	elif [ -z "$2" ]; then vt_fail "$1" "missing, want '$3'"
+	elif [ "$2" = "$3" ]; then vt_pass "$1"
+	else vt_fail "$1" "got '$2', want '$3'"; fi
 }
 # vt_needs_swprot NAME: a test that needs VM type 1 (KVM_SW_PROTECTED_VM)
 # ends here with one counted SKIP on a stock KVM (the matrix's kernels).

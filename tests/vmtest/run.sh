@@ -636,7 +636,7 @@ boot_and_report() {
 		echo "FAIL vmtest: the guest reported no results"
 	fi
 	[ $skip -gt 0 ] && say "$skip skipped"
-	RESULT="$pass passed, $fail failed"
+	RESULT="$pass passed, $fail failed$([ $skip -gt 0 ] && echo ", $skip skipped")"
 	[ $fail = 0 ]
 }
 

@@ -17,8 +17,7 @@ P=
 on() { # [policy]
 	if [ -n "$1" ]; then privmemd -s $S -c "$1" >$T/d.log 2>&1 & else privmemd -s $S >$T/d.log 2>&1 & fi
 	P=$!
-	i=0
-	while ! grep -q ready $T/d.log && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+	vt_wait_for $T/d.log ready 120 || vt_fail bench_privmemd "not ready in 120 s: $(tail -n 3 $T/d.log)"
 }
 off() { [ -n "$P" ] && kill $P && wait $P 2>/dev/null; P=; rm -rf /sys/fs/bpf/privmem; }
 # one measurement: ns for the workload

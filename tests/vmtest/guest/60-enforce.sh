@@ -3,7 +3,8 @@
 # attempts the policy refuses (rules whose outcome does not depend on
 # timing), audit refuses none and reports the same set, off does nothing,
 # other KVM ioctls are untouched, and enforcement holds while privmemd is
-# down and is adopted when it comes back.
+# down and is adopted when it comes back. Limits to private, max_shared,
+# and rules matched by cgroup and by pid, each live.
 . /vmtest/lib.sh
 vt_needs_swprot enforce
 S=/run/pm.sock
@@ -22,23 +23,24 @@ start() { # policy-file
 	fi
 }
 stop() { kill "$P" 2>/dev/null; wait "$P" 2>/dev/null; P=; }
-eq() { if [ "$2" = "$3" ]; then vt_pass "$1"; else vt_fail "$1" "got '$2', want '$3'"; fi; }
+# a value must be there: a VM privmemd never recorded fails every check on it
+eq() { vt_eq "$@"; }
+booked() { privmem -s $S vms --json >$T/vms.json && [ "$(jpath $T/vms.json "vms.@pid=$1.state")" = destroyed ]; }
 # vmrun NAME testvmm-args...: runs the VMM, waits until privmemd booked its exit
 vmrun() {
 	n=$1; shift
 	testvmm "$@" --json $T/$n.json >/dev/null 2>$T/$n.err
 	echo $? >$T/$n.rc
 	[ -z "$P" ] && return
-	pid=$(jpath $T/$n.json pid)
-	i=0
-	while [ $i -lt 50 ]; do
-		privmem -s $S vms --json >$T/vms.json
-		[ "$(jpath $T/vms.json "vms.@pid=$pid.state")" = destroyed ] && return
-		sleep 0.1; i=$((i + 1))
-	done
+	vt_until 30 "${n}_booked" booked "$(jpath $T/$n.json pid)"
 }
-gt() { jpath $T/$1.json "$2" || echo 0; }
-pm() { jpath $T/vms.json "vms.@pid=$(jpath $T/$1.json pid).$2" || echo 0; }
+# absent keys print nothing: eq then fails (testvmm writes every count it
+# has, zero included; privmem too, save attr_errors and denials by key)
+gt() { jpath $T/$1.json "$2"; }
+pm() { jpath $T/vms.json "vms.@pid=$(jpath $T/$1.json pid).$2"; }
+# a count of attr_errors (testvmm lists only the errnos it saw): zero when
+# the ground truth exists and lacks the key
+gterr() { [ -s $T/$1.json ] && { jpath $T/$1.json "attr_errors.$2" || echo 0; }; }
 
 cat >$T/maxreq.yaml <<'Y'
 mode: enforce
@@ -67,15 +69,15 @@ eq second_instance_refused "$?/$(grep -c 'another privmemd is running' $T/d2nd.l
 [ -S $S ] && [ ! -e /run/pm2.sock ] && vt_pass second_instance_left_socket || vt_fail second_instance_left_socket "$(ls -l /run)"
 vmrun big --requests 20 --size 2097152 --dir shared
 eq big_vmm_exit "$(cat $T/big.rc)" 0
-eq big_vmm_eperm "$(gt big attr_errors.EPERM)" 20
+eq big_vmm_eperm "$(gterr big EPERM)" 20
 eq big_denied "$(pm big denied)" 20
 eq big_denied_by_max_request "$(pm big denials.denied.by_reason.max_request)" 20
 eq big_no_would_deny "$(pm big would_deny)" 0
 vmrun fit --requests 20 --size 1048576 --dir shared
-eq fit_vmm_no_eperm "$(gt fit attr_errors.EPERM)" 0
+eq fit_vmm_no_eperm "$(gterr fit EPERM)" 0
 eq fit_denied "$(pm fit denied)" 0
 vmrun mixed --seed 1 --requests 37
-eq mixed_denied_equals_vmm_eperm "$(pm mixed denied)" "$(gt mixed attr_errors.EPERM)"
+eq mixed_denied_equals_vmm_eperm "$(pm mixed denied)" "$(gterr mixed EPERM)"
 eq mixed_attempts_seen "$(pm mixed to_shared.attempts)" "$(gt mixed to_shared.attempts)"
 # other KVM ioctls are untouched: the guest ran, every exit is accounted for
 eq mixed_io_exits "$(pm mixed kernel.exits.2)" "$(gt mixed exits.2)"
@@ -84,12 +86,12 @@ eq mixed_vmm_exit "$(cat $T/mixed.rc)" 0
 # 2. enforcement holds while privmemd is down, and is adopted on restart
 kill -9 "$P"; wait "$P" 2>/dev/null; P=
 vmrun down --requests 5 --size 2097152 --dir shared
-eq down_vmm_eperm "$(gt down attr_errors.EPERM)" 5
+eq down_vmm_eperm "$(gterr down EPERM)" 5
 start $T/maxreq.yaml || exit 1
 privmem -s $S status >$T/st.txt
 grep -q 'adopted the pinned link' $T/st.txt && vt_pass lsm_adopted || vt_fail lsm_adopted "$(grep lsm $T/st.txt)"
 vmrun up --requests 5 --size 2097152 --dir shared
-eq up_vmm_eperm "$(gt up attr_errors.EPERM)" 5
+eq up_vmm_eperm "$(gterr up EPERM)" 5
 eq up_denied "$(pm up denied)" 5
 # the denials made while privmemd was down waited in the pinned ring buffer
 privmem -s $S vms --json >$T/vms.json
@@ -99,7 +101,7 @@ stop
 # 3. burst with a negligible refill: exactly the attempts after the burst
 start $T/burst.yaml || exit 1
 vmrun burst --requests 10 --size 2097152 --dir shared --start-delay-ms 300
-eq burst_vmm_eperm "$(gt burst attr_errors.EPERM)" 6
+eq burst_vmm_eperm "$(gterr burst EPERM)" 6
 eq burst_denied "$(pm burst denied)" 6
 eq burst_by_rate "$(pm burst denials.denied.by_reason.rate)" 6
 eq burst_by_rule1 "$(pm burst denials.denied.by_rule.1)" 6
@@ -108,7 +110,7 @@ stop
 # 4. audit: the same set reported, nothing refused
 start $T/burst-audit.yaml || exit 1
 vmrun audit --requests 10 --size 2097152 --dir shared --start-delay-ms 300
-eq audit_vmm_no_eperm "$(gt audit attr_errors.EPERM)" 0
+eq audit_vmm_no_eperm "$(gterr audit EPERM)" 0
 eq audit_would_deny "$(pm audit would_deny)" 6
 eq audit_denied "$(pm audit denied)" 0
 stop
@@ -116,7 +118,7 @@ stop
 # 5. off: a no-op
 start $T/burst-off.yaml || exit 1
 vmrun off --requests 10 --size 2097152 --dir shared --start-delay-ms 300
-eq off_vmm_no_eperm "$(gt off attr_errors.EPERM)" 0
+eq off_vmm_no_eperm "$(gterr off EPERM)" 0
 eq off_nothing "$(pm off would_deny)/$(pm off denied)" 0/0
 stop
 
@@ -130,7 +132,8 @@ defaults:
 Y
 start $T/rate.yaml || exit 1
 vmrun rate --swprot --requests 400 --size 65536 --dir shared --start-delay-ms 300
-att=$(gt rate to_shared.attempts); eperm=$(gt rate attr_errors.EPERM); ns=$(gt rate run_ns)
+att=$(gt rate to_shared.attempts); eperm=$(gterr rate EPERM); ns=$(gt rate run_ns)
+[ -n "$att" ] && [ -n "$eperm" ] && [ -n "$ns" ] || vt_fail rate_truth "testvmm rate: no ground truth ($(cat $T/rate.err))"
 ok=$((att - eperm))
 eq rate_denied_equals_vmm_eperm "$(pm rate denied)" "$eperm"
 bound=$(awk -v ns="$ns" 'BEGIN { printf "%d", 1048576 + 16777216 * ns / 1e9 + 65536 }')
@@ -140,11 +143,110 @@ vt_info "rate: $ok of $att allowed ($((ok * 65536)) bytes) in $ns ns; bound $bou
 [ "$eperm" -gt 0 ] && vt_pass rate_some_denied || vt_fail rate_some_denied "nothing denied in $ns ns"
 stop
 
+# 5c. to_private limits are enforced as to_shared ones are: every attempt
+#     over max_request and no other (vm type 0: what the LSM lets through,
+#     KVM itself refuses, with another errno)
+cat >$T/priv.yaml <<'Y'
+mode: enforce
+defaults:
+  to_private: {max_request: 64KiB}
+Y
+start $T/priv.yaml || exit 1
+vmrun pbig --requests 10 --size 131072 --dir private
+eq priv_big_vmm_eperm "$(gterr pbig EPERM)" 10
+eq priv_big_denied "$(pm pbig denied)" 10
+eq priv_big_by_max_request "$(pm pbig denials.denied.by_reason.max_request)" 10
+eq priv_big_attempts "$(pm pbig to_private.attempts)" "$(gt pbig to_private.attempts)"
+vmrun pfit --requests 10 --size 65536 --dir private
+eq priv_fit_vmm_no_eperm "$(gterr pfit EPERM)" 0
+eq priv_fit_denied "$(pm pfit denied)" 0
+vmrun pshared --requests 10 --size 131072 --dir shared
+eq priv_limit_spares_to_shared "$(gterr pshared EPERM)" 0
+stop
+
+# 5d. max_shared: a SW_PROTECTED VM converts 2 MiB at a time to shared; the
+#     policy holds its shared bytes (privmem's estimate, privmem.policy(5):
+#     the guest's gmem size, less what was made private, plus what was
+#     shared) to 25% of its memory. Which attempts cross the line follows
+#     from testvmm's truth: its setup bytes, its gmem, and its requests.
+cat >$T/maxsh.yaml <<'Y'
+mode: enforce
+vms:
+  - match: {comm: "testvmm"}
+    to_shared: {max_shared: 25%}
+Y
+start $T/maxsh.yaml || exit 1
+vmrun maxsh --swprot --requests 60 --size 2097152 --dir shared --start-delay-ms 300
+# (not n: vt_fail and vmrun use that name)
+guest=$(gt maxsh gmem.created_bytes); setup=$(gt maxsh setup_attr_bytes); natt=$(gt maxsh to_shared.attempts)
+if [ -n "$guest" ] && [ -n "$setup" ] && [ -n "$natt" ]; then
+	# the model: shared starts at 0 (no INIT_SHARED), the setup's private
+	# conversions take it below, each allowed 2 MiB adds; none above 25%
+	want=$(awk -v g="$guest" -v s="$setup" -v n="$natt" 'BEGIN {
+		cap = int(g / 1000) * 250 + int((g % 1000) * 250 / 1000); d = -s; den = 0	# decide.h pm_permille_of
+		for (i = 0; i < n; i++) { sh = d > 0 ? d : 0; if (sh + 2097152 > cap) den++; else d += 2097152 }
+		print den }')
+	vt_info "max_shared: guest $guest, setup $setup, $natt attempts: $want over 25%"
+	[ "$want" -gt 0 ] && vt_pass maxsh_policy_bites || vt_fail maxsh_policy_bites "60 x 2 MiB never reach 25% of $guest"
+	eq maxsh_vmm_eperm "$(gterr maxsh EPERM)" "$want"
+	eq maxsh_denied "$(pm maxsh denied)" "$want"
+	eq maxsh_by_shared_ceiling "$(pm maxsh denials.denied.by_reason.shared_ceiling)" "$want"
+	eq maxsh_conversions "$(pm maxsh to_shared.conversions)" "$((natt - want))"
+else
+	vt_fail maxsh_truth "no ground truth: $(cat $T/maxsh.err)"
+fi
+stop
+
+# 5e. rules matched by cgroup and by pid: the rule in force is the matched
+#     one, other VMMs get the defaults (none here)
+if [ -w /sys/fs/cgroup/cgroup.procs ] && mkdir -p /sys/fs/cgroup/pmvm; then
+	cat >$T/cg.yaml <<'Y'
+mode: enforce
+vms:
+  - name: by-cgroup
+    match: {cgroup: "/pmvm"}
+    to_shared: {max_request: 1MiB}
+Y
+	start $T/cg.yaml || exit 1
+	# the VMM in the cgroup: the shell moves itself there, then becomes testvmm
+	n=cgin
+	sh -c 'echo $$ >/sys/fs/cgroup/pmvm/cgroup.procs && exec testvmm "$@"' testvmm \
+		--requests 5 --size 2097152 --dir shared --start-delay-ms 300 --json $T/$n.json >/dev/null 2>$T/$n.err
+	vt_until 30 cgin_booked booked "$(jpath $T/cgin.json pid)"
+	eq cgroup_rule_vmm_eperm "$(gterr cgin EPERM)" 5
+	eq cgroup_rule_denied_by_rule1 "$(pm cgin denials.denied.by_rule.1)" 5
+	vmrun cgout --requests 5 --size 2097152 --dir shared --start-delay-ms 300
+	eq cgroup_rule_spares_others "$(gterr cgout EPERM)" 0
+	stop
+else
+	vt_fail cgroup_rule "no writable cgroup v2 hierarchy at /sys/fs/cgroup"
+fi
+
+# by pid: the VMM's pid is known before it starts (the shell that becomes it
+# waits for the policy to name it), the policy is reloaded over the socket
+printf 'mode: enforce\n' >$T/pid.yaml
+start $T/pid.yaml || exit 1
+rm -f $T/go
+sh -c '. /vmtest/lib.sh; vt_wait_for '$T'/go go 60 && exec testvmm "$@"' testvmm \
+	--requests 5 --size 2097152 --dir shared --start-delay-ms 300 --json $T/bypid.json >/dev/null 2>$T/bypid.err &
+VP=$!
+printf 'mode: enforce\nvms:\n  - name: by-pid\n    match: {pid: %s}\n    to_shared: {max_request: 1MiB}\n' $VP >$T/pid.yaml
+privmem -s $S reload >$T/reload.out 2>&1 && vt_pass pid_rule_reload || vt_fail pid_rule_reload "$(cat $T/reload.out)"
+echo go >$T/go
+wait $VP
+eq pid_rule_vmm_pid "$(gt bypid pid)" "$VP"
+vt_until 30 bypid_booked booked "$VP"
+eq pid_rule_vmm_eperm "$(gterr bypid EPERM)" 5
+eq pid_rule_denied_by_rule1 "$(pm bypid denials.denied.by_rule.1)" 5
+vmrun pidother --requests 5 --size 2097152 --dir shared --start-delay-ms 300
+eq pid_rule_spares_others "$(gterr pidother EPERM)" 0
+stop
+
 # 6. privmemd without a policy removes what was pinned: no enforcement left
 privmemd -s $S >$T/d2.log 2>&1 &
 P=$!
-sleep 2
+vt_wait_for $T/d2.log ready 120 && vt_pass nopolicy_privmemd_ready || vt_fail nopolicy_privmemd_ready "$(tail -n 3 $T/d2.log)"
 stop
 vmrun after --requests 5 --size 2097152 --dir shared
-eq unpinned_no_eperm "$(gt after attr_errors.EPERM)" 0
+eq unpinned_no_eperm "$(gterr after EPERM)" 0
 [ -e /sys/fs/bpf/privmem ] && vt_fail pins_removed "$(ls /sys/fs/bpf/privmem)" || vt_pass pins_removed

@@ -1,0 +1,7 @@
+# tests/kernel/convinject: successful conversions injected into a running
+# privmemd (this host's KVM refuses every KVM_SET_MEMORY_ATTRIBUTES); used by
+# ktest, metricstest, toptest and tracektest.
+KTEST_BINS += $(O)/convinject
+$(O)/convinject: tests/kernel/convinject.c $(O)/capture.skel.h | $(O)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS_BPF)
+metricstest toptest tracektest policyktest: $(O)/convinject $(O)/jsoneq
