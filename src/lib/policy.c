@@ -426,11 +426,22 @@ static int parse_defaults(struct parse *ps, yaml_node_t *n)
 	return err;
 }
 
+/*
+ * What YAML itself refuses in a document (C0 and C1 controls, DEL, U+FFFE and
+ * U+FFFF), so that a policy that loads always prints to text that loads back.
+ */
 static bool has_ctrl(const char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (; *u; u++) {
+		if (*u < 0x20 || *u == 0x7f)
 			return true;
+		if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+			return true;
+		if (u[0] == 0xef && u[1] == 0xbf && (u[2] == 0xbe || u[2] == 0xbf))
+			return true;
+	}
 	return false;
 }
 

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char cmd[PM_SOCK_MAX_REQ], reply[4096];
+	struct pm_sock_peer peer;
 	json_object *o;
 	int fd, cfd;
 
@@ -59,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && write(fd, data, size) != (ssize_t)size)
 		abort();
 	shutdown(fd, SHUT_WR);	/* a client that is done: the read ends at EOF, not at the deadline */
-	cfd = pm_sock_accept(lfd, cmd, sizeof(cmd));
-	if (cfd < 0)
+	cfd = pm_sock_accept(lfd, cmd, sizeof(cmd), &peer);
+	if (cfd < 0 || peer.uid != geteuid())
 		abort();
 	if (strlen(cmd) >= sizeof(cmd) || strpbrk(cmd, "\r\n"))
 		abort();
