@@ -35,9 +35,14 @@ static void make_parent(const char *path, gid_t group)
 		return;
 	*slash = '\0';
 	mkdir(dir, 0700);
-	/* the group must be able to reach the socket: only a directory of ours is opened up */
-	if (group != PM_SOCK_NO_GROUP && stat(dir, &st) == 0 && st.st_uid == geteuid() &&
-	    chown(dir, (uid_t)-1, group) == 0)
+	/*
+	 * The group must be able to reach the socket, but only a directory of
+	 * privmemd's own is opened up: ours, private to us so far (a 0700 or
+	 * 0750 one we made, now or on an earlier start), never a shared one
+	 * such as /tmp (root's too, but sticky and world-writable).
+	 */
+	if (group != PM_SOCK_NO_GROUP && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    !(st.st_mode & (S_ISVTX | S_IWGRP | 0007)) && chown(dir, (uid_t)-1, group) == 0)
 		chmod(dir, 0750);
 }
 

@@ -253,12 +253,38 @@ static void trickler_cut_off(void **state)
 	unlink(path);
 }
 
+/* --socket-group never opens up a shared parent (it once made /tmp 0750) */
+static void shared_parent_left_alone(void **state)
+{
+	char sock[128];
+	struct stat st;
+	int lfd;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to hand the socket to a group\n");
+		skip();
+	}
+	assert_int_equal(chmod(dir, 01777), 0);	/* as /tmp is */
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	lfd = pm_sock_listen(sock, NOBODY);
+	assert_true(lfd >= 0);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 01777);
+	assert_int_equal(st.st_gid, 0);
+	assert_int_equal(stat(sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	close(lfd);
+	unlink(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(root_only_by_default),
 		cmocka_unit_test(group_members_only),
 		cmocka_unit_test(trickler_cut_off),
+		cmocka_unit_test(shared_parent_left_alone),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
