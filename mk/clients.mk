@@ -5,7 +5,7 @@ CHECK_STAGES += clientstest
 .PHONY: clientstest
 $(O)/slowclient: tests/kernel/slowclient.c | $(O)
 	$(CC) $(CFLAGS) $< -o $@
-clientstest: all $(O)/slowclient
+clientstest: all $(O)/slowclient $(O)/gtcompare
 	./tests/kernel/clients.sh
 # the /metrics server's threads on loopback (no BPF, no lock): a unit test
 # (in UNIT_TESTS by its name; this rule adds the server and libmicrohttpd)
