@@ -41,6 +41,7 @@ enum pm_verdict {
 	PM_DENY_MAX_REQUEST = 2,	/* one attempt larger than max_request */
 	PM_DENY_SHARED_CEILING = 3,	/* would take shared/guest above the ceiling */
 	PM_DENY_UNREADABLE = 4,		/* the LSM could not read the attempt's argument */
+	PM_DENY_NO_STATE = 5,		/* no per-VM state could be had (maps full): enforce fails closed */
 	PM_VERDICTS,
 };
 

@@ -16,7 +16,7 @@
 
 enum pm_event_type {
 	PM_EV_VM_CREATE = 1,	/* first sight of a VM (create, or already running) */
-	PM_EV_VM_DESTROY,	/* the VMM process exited */
+	PM_EV_VM_DESTROY,	/* kvm_destroy_vm, or the VMM process exited (PM_F_PROC_EXIT) */
 	PM_EV_GMEM_CREATE,	/* KVM_CREATE_GUEST_MEMFD: addr = fd, size, attrs = flags */
 	PM_EV_REQUEST,		/* guest asked: source, dir, addr = gpa, size */
 	PM_EV_DECIDE,		/* KVM_SET_MEMORY_ATTRIBUTES: addr, size, attrs, ret */
@@ -25,6 +25,7 @@ enum pm_event_type {
 	PM_EV_HOST_TOUCH,	/* the host faulted on private guest memory */
 	PM_EV_DENY,		/* privmem refused an attempt (aux = rule) */
 	PM_EV_WOULD_DENY,	/* audit mode: would have refused (aux = rule) */
+	PM_EV_GMEM_CLOSE,	/* a guest_memfd's last reference went: size = its size */
 	PM_EV_TYPE_MAX,
 };
 
@@ -45,10 +46,11 @@ enum pm_source {
 #define PM_F_HINT_1G	(1u << 1)
 #define PM_F_SYSCALL_TP	(1u << 2)	/* seen through a syscall tracepoint */
 #define PM_F_PROC_EXIT	(1u << 3)	/* vm_destroy: the VMM exited, all its VMs go */
+#define PM_F_REUSED	(1u << 4)	/* vm_destroy: found gone when a new VM took its struct kvm */
 
 struct pm_event {
 	__u64 ts;		/* CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
-	__u64 vm;		/* VM id: struct kvm * mixed, stable for its life */
+	__u64 vm;		/* VM id: one per VM creation, a keyed counter (no address) */
 	__u32 pid;		/* VMM tgid */
 	__u32 tid;
 	__u8 type;		/* enum pm_event_type */

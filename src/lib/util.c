@@ -64,7 +64,7 @@ const char *pm_dir_name(int dir)
 const char *pm_deny_reason(unsigned verdict)
 {
 	static const char *const reason[PM_VERDICTS] = { "allow", "rate", "max_request", "shared_ceiling",
-							  "unreadable" };
+							  "unreadable", "no_state" };
 
 	return verdict < PM_VERDICTS ? reason[verdict] : "unknown";
 }
