@@ -47,12 +47,25 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+#include "vmid.bpf.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, PM_MAX_VMS_KERNEL);
 	__type(key, __u64);
 	__type(value, struct pm_vm_kstats);
 } vm_kstats SEC(".maps");
+
+/*
+ * Destroyed VMs (id -> time) whose final vm_kstats privmemd has not read
+ * yet: it frees both; one that finds this full frees the counts unread.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PM_DEAD_VMS_KERNEL);
+	__type(key, __u64);
+	__type(value, __u64);
+} dead_vms SEC(".maps");
 
 /* Hits per hook, so `privmem status` can tell live from merely attached. */
 struct {
@@ -123,40 +136,6 @@ static __always_inline void hook_hit(__u32 hook)
 		*n += 1;
 }
 
-/*
- * Kernel pointers must not leak to unprivileged readers of a trace, and a
- * freed struct kvm's address is soon reused: mix in the creator's pid,
- * which KVM keeps in stats_id ("kvm-<pid>").
- */
-/*
- * A trampoline's typed argument is a pointer to the verifier, which allows
- * no bitwise arithmetic on it: copy its bits out through the stack.
- */
-static __always_inline __u64 ptr_bits(const void *p)
-{
-	__u64 v = 0;
-
-	bpf_probe_read_kernel(&v, sizeof(v), &p);
-	return v;
-}
-
-static __always_inline __u64 vm_id(struct kvm *kvm)
-{
-	__u64 x = ptr_bits(kvm), salt = 0;
-
-	if (!x)
-		return 0;
-	if (bpf_core_field_exists(kvm->stats_id))
-		bpf_probe_read_kernel(&salt, sizeof(salt), __builtin_preserve_access_index(&kvm->stats_id[4]));
-	x ^= (salt << 17) | (salt >> 47);
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x ? x : 1;
-}
-
 static __always_inline void note_vmm(__u64 vm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -171,9 +150,14 @@ static __always_inline struct pm_vm_kstats *kstats_of(__u64 vm)
 
 	if (ks)
 		return ks;
+	/* id 0, no VM to name (or no id to be had): counted there, not dropped */
 	bpf_map_update_elem(&vm_kstats, &vm, &zero_kstats, BPF_NOEXIST);
-	note_vmm(vm);
-	return bpf_map_lookup_elem(&vm_kstats, &vm);
+	if (vm)
+		note_vmm(vm);
+	ks = bpf_map_lookup_elem(&vm_kstats, &vm);
+	if (!ks)
+		state_full_count(PM_SF_KSTATS);
+	return ks;
 }
 
 static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
@@ -358,6 +342,7 @@ struct vcpu_ident {
 	__u64 kvm;
 	__u64 vm;
 	__u64 run;
+	__u64 gen;	/* vm_seq's generation when vm was looked up */
 	__s32 vcpu;
 	__u32 pad;
 };
@@ -411,10 +396,15 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 		id->file = (__u64)f;
 		id->vcpu_ptr = (__u64)vcpu;
 		id->kvm = (__u64)BPF_CORE_READ(vcpu, kvm);
+		id->gen = vm_gen();
 		id->vm = vm_id((struct kvm *)id->kvm);
 		id->vcpu = BPF_CORE_READ(vcpu, vcpu_id);
 		id->run = (__u64)BPF_CORE_READ(vcpu, run);
 		hook_hit(PM_HOOK_EXIT);	/* per vCPU seen, not per exit: exits are counted per VM */
+	} else if (id->gen != vm_gen()) {
+		/* a VM came or went: file, vCPU and struct kvm may all be a new VM's at old addresses */
+		id->gen = vm_gen();
+		id->vm = vm_id((struct kvm *)id->kvm);
 	}
 	x.vm = id->vm;
 	x.vcpu = id->vcpu;
@@ -543,18 +533,21 @@ int BPF_PROG(pm_sys_enter_compat, struct pt_regs *regs, long id)
 
 static __always_inline void emit_decide(const struct call_args *ca, __s64 ret, __u8 flags)
 {
-	struct pm_event *e = ev_reserve(ca->vm, PM_EV_DECIDE);
+	__u8 dir = (ca->attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE) ? PM_TO_PRIVATE : PM_TO_SHARED;
+	struct pm_event *e;
 
+	/* the ceiling's books first: a full ring loses the record, never the truth */
+	if (ret == 0)
+		mem_note_conversion(ca->vm, dir, ca->addr, ca->size);
+	e = ev_reserve(ca->vm, PM_EV_DECIDE);
 	if (!e)
 		return;
 	e->addr = ca->addr;
 	e->size = ca->size;
 	e->attrs = ca->attrs;
-	e->dir = (ca->attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE) ? PM_TO_PRIVATE : PM_TO_SHARED;
+	e->dir = dir;
 	e->ret = ret;
 	e->flags = flags;
-	if (ret == 0)
-		mem_note_conversion(ca->vm, e->dir, ca->size);
 	ev_submit(e);
 }
 
@@ -576,10 +569,71 @@ int BPF_PROG(pm_inject_decide, __u64 vm, __u64 addr, __u64 size, __u64 attrs, __
 	return 0;
 }
 
+/*
+ * A VM is gone: its enforcement state is freed now, whoever dropped the
+ * last reference; its final counts wait in dead_vms for privmemd.
+ */
+static __always_inline void vm_retire(__u64 vm, __u8 flags)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pm_event *e;
+
+	if (!vm)
+		return;
+	e = ev_reserve(vm, PM_EV_VM_DESTROY);
+	if (e) {
+		e->flags = flags;
+		ev_submit(e);
+	}
+	policy_forget(vm);
+	if (bpf_map_lookup_elem(&vm_kstats, &vm) && bpf_map_update_elem(&dead_vms, &vm, &now, BPF_ANY)) {
+		state_full_count(PM_SF_DEAD);
+		bpf_map_delete_elem(&vm_kstats, &vm);
+	}
+	vm_gen_bump();
+}
+
+/*
+ * A new VM always gets a new id. Its struct kvm still naming a VM means
+ * that VM is gone unseen (no kvm_destroy_vm hook): retired first.
+ */
+static __always_inline __u64 vm_created(void *kvm)
+{
+	__u64 k = ptr_bits(kvm);
+	struct vm_ident *old, fresh = {};
+
+	if (!k)
+		return 0;
+	old = bpf_map_lookup_elem(&vm_ids, &k);
+	if (old)
+		vm_retire(old->id, PM_F_REUSED);
+	fresh.id = vm_id_new();
+	fresh.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!fresh.id || bpf_map_update_elem(&vm_ids, &k, &fresh, BPF_ANY)) {
+		state_full_count(PM_SF_IDS);
+		return 0;
+	}
+	vm_gen_bump();
+	return fresh.id;
+}
+
+static __always_inline void vm_destroyed(void *kvm)
+{
+	__u64 k = ptr_bits(kvm);
+	struct vm_ident *v = k ? bpf_map_lookup_elem(&vm_ids, &k) : NULL;
+
+	if (!v)
+		return;	/* never seen: nothing of it is kept */
+	vm_retire(v->id, 0);
+	bpf_map_delete_elem(&vm_ids, &k);
+}
+
 static __always_inline void emit_vm_create(__u64 vm, __u8 flags)
 {
 	struct pm_event *e;
 
+	if (!vm)
+		return;
 	kstats_of(vm);
 	note_vmm(vm);
 	e = ev_reserve(vm, PM_EV_VM_CREATE);
@@ -605,11 +659,11 @@ static __always_inline int exit_ioctl(__s64 ret)
 		emit_decide(ca, ret, PM_F_SYSCALL_TP);
 	} else if (ca->cmd == PM_KVM_CREATE_VM) {
 		if (ret >= 0)
-			emit_vm_create(vm_id(kvm_file_data(fd_file(task, ret), kvm_vm_ioctl_addr)),
+			emit_vm_create(vm_created(kvm_file_data(fd_file(task, ret), kvm_vm_ioctl_addr)),
 				       PM_F_SYSCALL_TP);
 	} else if (ca->cmd == PM_KVM_CREATE_GUEST_MEMFD) {
 		if (ret >= 0)
-			mem_note_gmem(ca->vm, ca->size, ca->attrs);
+			mem_note_gmem(ca->vm, ca->size);
 		e = ev_reserve(ca->vm, PM_EV_GMEM_CREATE);
 		if (e) {
 			e->addr = ret;
@@ -792,7 +846,7 @@ int BPF_PROG(pm_vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned l
 
 		bpf_probe_read_user(&g, sizeof(g), (void *)arg);
 		if (ret >= 0)
-			mem_note_gmem(ca.vm, g.size, g.flags);
+			mem_note_gmem(ca.vm, g.size);
 		e = ev_reserve(ca.vm, PM_EV_GMEM_CREATE);
 		if (!e)
 			return 0;
@@ -811,7 +865,7 @@ int BPF_PROG(pm_dev_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned 
 	if (selftest(PM_HOOK_DEV_IOCTL_FEXIT) || ioctl != PM_KVM_CREATE_VM || ret < 0)
 		return 0;
 	hook_hit(PM_HOOK_DEV_IOCTL_FEXIT);
-	emit_vm_create(vm_id(kvm_file_data(fd_file(bpf_get_current_task_btf(), ret), kvm_vm_ioctl_addr)), 0);
+	emit_vm_create(vm_created(kvm_file_data(fd_file(bpf_get_current_task_btf(), ret), kvm_vm_ioctl_addr)), 0);
 	return 0;
 }
 
@@ -848,16 +902,72 @@ int BPF_PROG(pm_gmem_fallocate_exit, struct file *file, int mode, loff_t offset,
 SEC("fentry/kvm_destroy_vm")
 int BPF_PROG(pm_destroy_vm, struct kvm *kvm)
 {
-	__u64 vm;
-	struct pm_event *e;
-
 	if (selftest(PM_HOOK_DESTROY_FENTRY))
 		return 0;
-	vm = vm_id(kvm);
 	hook_hit(PM_HOOK_DESTROY_FENTRY);
-	e = ev_reserve(vm, PM_EV_VM_DESTROY);
-	if (e)
+	vm_destroyed(kvm);
+	return 0;
+}
+
+/*
+ * Test-only: a VM's life by a made-up struct kvm address, through the same
+ * functions the hooks call (this host has no trampolines and no
+ * guest_memfd). The id lands in inject_id.
+ */
+enum { PM_INJ_CREATE, PM_INJ_LOOKUP, PM_INJ_DESTROY, PM_INJ_GMEM, PM_INJ_GMEM_CLOSE };
+__u64 inject_id;
+
+SEC("raw_tp")
+int BPF_PROG(pm_inject_vm, __u64 op, __u64 kvm, __u64 size)
+{
+	void *k = (void *)kvm;
+
+	if (op == PM_INJ_CREATE) {
+		inject_id = vm_created(k);
+		emit_vm_create(inject_id, 0);
+	} else if (op == PM_INJ_LOOKUP) {
+		inject_id = vm_id(k);
+	} else if (op == PM_INJ_DESTROY) {
+		vm_destroyed(k);
+	} else if (op == PM_INJ_GMEM) {
+		inject_id = vm_id(k);
+		mem_note_gmem(inject_id, size);
+	} else if (op == PM_INJ_GMEM_CLOSE) {
+		inject_id = vm_id_known(k);
+		mem_note_gmem_close(inject_id, size);
+	}
+	return 0;
+}
+
+/* Test-only: one audit-path decision (tracing programs cannot take the LSM's lock). */
+SEC("raw_tp")
+int BPF_PROG(pm_inject_attempt, __u64 vm, __u64 addr, __u64 size, __u64 attrs)
+{
+	struct pm_kvm_memory_attributes a = { .address = addr, .size = size, .attributes = attrs };
+
+	return policy_attempt(vm, &a, false);
+}
+
+/* A guest_memfd's last reference: its bytes leave the VM's guest memory. */
+SEC("fentry/kvm_gmem_release")
+int BPF_PROG(pm_gmem_release, struct inode *inode, struct file *file)
+{
+	__u64 vm, size;
+	struct pm_event *e;
+
+	if (selftest(PM_HOOK_GMEM_RELEASE_FENTRY))
+		return 0;
+	hook_hit(PM_HOOK_GMEM_RELEASE_FENTRY);
+	vm = vm_id_known(gmem_file_kvm(BPF_CORE_READ(file, private_data)));
+	size = BPF_CORE_READ(inode, i_size);
+	if (!vm)
+		return 0;
+	mem_note_gmem_close(vm, size);
+	e = ev_reserve(vm, PM_EV_GMEM_CLOSE);
+	if (e) {
+		e->size = size;
 		ev_submit(e);
+	}
 	return 0;
 }
 

@@ -96,6 +96,7 @@ enum pm_hook {
 	PM_HOOK_DEV_IOCTL_FEXIT,	/* fexit kvm_dev_ioctl (vm_create) */
 	PM_HOOK_DESTROY_FENTRY,		/* fentry kvm_destroy_vm */
 	PM_HOOK_LSM_COMPAT,		/* lsm/file_ioctl_compat (32-bit VMMs) */
+	PM_HOOK_GMEM_RELEASE_FENTRY,	/* fentry kvm_gmem_release (gmem_close) */
 	PM_HOOK_MAX,
 };
 

@@ -158,6 +158,30 @@ static json_object *recorder_json(const struct pm_rec *r)
 	return o;
 }
 
+/* The kernel's per-VM maps: entries in use and what could not be had. */
+static json_object *kernel_state_json(struct pm_capture *c)
+{
+	static const char *const full_names[PM_SF_MAX] = { "ids", "kstats", "mem", "lsm_buckets", "attr", "dead" };
+	json_object *o = json_object_new_object(), *maps = json_object_new_object(), *full = json_object_new_object();
+	struct pm_kmap_count mc[16];
+	uint64_t sf[PM_SF_MAX];
+	int n = pm_capture_map_counts(c, mc, 16);
+
+	for (int i = 0; i < n; i++) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "entries", json_object_new_uint64(mc[i].entries));
+		json_object_object_add(m, "max", json_object_new_uint64(mc[i].max));
+		json_object_object_add(maps, mc[i].name, m);
+	}
+	pm_capture_state_full(c, sf);
+	for (int i = 0; i < PM_SF_MAX; i++)
+		json_object_object_add(full, full_names[i], json_object_new_uint64(sf[i]));
+	json_object_object_add(o, "maps", maps);
+	json_object_object_add(o, "full", full);
+	return o;
+}
+
 static json_object *status_json(struct daemon *d)
 {
 	json_object *o = json_object_new_object();
@@ -183,6 +207,7 @@ static json_object *status_json(struct daemon *d)
 		json_object_object_add(o, "metrics", m);
 	}
 	json_object_object_add(o, "hooks", pm_json_hooks(h, PM_HOOK_MAX));
+	json_object_object_add(o, "kernel_state", kernel_state_json(d->cap));
 	json_object_object_add(o, "policy", pm_dpolicy_status(&d->pol, d->cap));
 	if (pm_session_recorder(d->ses))
 		json_object_object_add(o, "recorder", recorder_json(pm_session_recorder(d->ses)));

@@ -191,6 +191,7 @@ static const struct {
 	{ PM_HOOK_VCPU_IOCTL_FENTRY, "kvm_vcpu_ioctl", "resume" },
 	{ PM_HOOK_GMEM_FALLOC_FEXIT, "kvm_gmem_fallocate", "discard" },
 	{ PM_HOOK_DESTROY_FENTRY, "kvm_destroy_vm", "vm_destroy" },
+	{ PM_HOOK_GMEM_RELEASE_FENTRY, "kvm_gmem_release", "gmem_close" },
 };
 
 static bool live(const struct pm_capture *c, enum pm_hook h)
@@ -319,6 +320,7 @@ static const struct {
 	{ "pm_vcpu_ioctl_entry", PM_HOOK_VCPU_IOCTL_FENTRY },
 	{ "pm_gmem_fallocate_exit", PM_HOOK_GMEM_FALLOC_FEXIT },
 	{ "pm_destroy_vm", PM_HOOK_DESTROY_FENTRY },
+	{ "pm_gmem_release", PM_HOOK_GMEM_RELEASE_FENTRY },
 	{ "pm_lsm_ioctl_s", PM_HOOK_LSM },	/* sleepable; pm_lsm_ioctl where refused */
 	{ "pm_lsm_ioctl", PM_HOOK_LSM },
 	{ "pm_lsm_ioctl_compat", PM_HOOK_LSM_COMPAT },
@@ -418,6 +420,7 @@ static struct bpf_map *pinned_maps(struct capture_bpf *s, unsigned i)
 	struct bpf_map *m[] = {
 		s->maps.events, s->maps.lost, s->maps.vm_kstats, s->maps.hook_hits, s->maps.vmm_tgids,
 		s->maps.vm_rules, s->maps.default_rule, s->maps.vm_mem, s->maps.vm_lsm_buckets, s->maps.lsm_owner,
+		s->maps.vm_ids, s->maps.vm_seq, s->maps.state_full, s->maps.dead_vms, s->maps.vm_attr,
 	};
 
 	return i < sizeof(m) / sizeof(m[0]) ? m[i] : NULL;
@@ -726,8 +729,10 @@ static void call_kvm(bool called[PM_HOOK_MAX])
 	}
 	if (cfd >= 0)
 		close(cfd);
-	if (gfd >= 0)
-		close(gfd);
+	if (gfd >= 0) {
+		close(gfd);	/* its only reference: kvm_gmem_release runs before close returns */
+		called[PM_HOOK_GMEM_RELEASE_FENTRY] = true;
+	}
 	if (vfd >= 0) {
 		close(vfd);	/* the last reference: kvm_destroy_vm runs before close returns */
 		called[PM_HOOK_DESTROY_FENTRY] = true;
@@ -969,6 +974,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->kvm_gmem_fallocate_addr = ks[3].addr;
 		c->skel->rodata->count_exits = !o->no_exit_stats;
 		c->skel->rodata->lsm_gen = lsm_generation();
+		c->skel->rodata->id_key = lsm_generation();
 		probe(c, o, ks);
 		if (c->pin && live(c, PM_HOOK_LSM))
 			pin_paths(c);
@@ -1082,16 +1088,117 @@ int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *ou
 	return 0;
 }
 
+/* The chunks of PRIVATE bits a VM's conversions touched, when the kernel did not free them. */
+static void forget_attr(struct pm_capture *c, uint64_t vm)
+{
+	struct { int64_t guest; uint64_t priv, lo, hi; uint32_t inexact, touched; } m;
+	int mfd = bpf_map__fd(c->skel->maps.vm_mem), afd = bpf_map__fd(c->skel->maps.vm_attr);
+
+	_Static_assert(sizeof(m) == 40, "the head of struct vm_mem (policy.bpf.h)");
+	if (bpf_map__value_size(c->skel->maps.vm_mem) < sizeof(m))
+		return;
+	{
+		char buf[bpf_map__value_size(c->skel->maps.vm_mem)];
+
+		if (bpf_map_lookup_elem(mfd, &vm, buf))
+			return;
+		memcpy(&m, buf, sizeof(m));
+	}
+	for (uint64_t ch = m.lo; m.touched && ch <= m.hi; ch++) {
+		struct pm_attr_key k = { .vm = vm, .chunk = ch };
+
+		bpf_map_delete_elem(afd, &k);
+		if (ch == UINT64_MAX)
+			break;
+	}
+}
+
+/*
+ * Where kvm_destroy_vm is hooked the kernel freed the VM's state already;
+ * elsewhere (the VMM found gone) it is freed here. The address -> id entry
+ * goes too: a walk, as only the kernel knows the address.
+ */
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
 {
-	int err = 0;
+	int ifd = bpf_map__fd(c->skel->maps.vm_ids), err = 0;
+	uint64_t key, next, *prev = NULL;
+	struct { uint64_t id; uint32_t tgid, pad; } v;
 
 	if (bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm))
 		err = -errno;
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.dead_vms), &vm);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_rules), &vm);
+	forget_attr(c, vm);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_mem), &vm);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_lsm_buckets), &vm);
+	/* live VMs only: a walk of at most PM_MAX_VMS_KERNEL, usually found gone already */
+	while (bpf_map_get_next_key(ifd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(ifd, &key, &v) == 0 && v.id == vm) {
+			bpf_map_delete_elem(ifd, &key);
+			break;
+		}
+	}
 	return err;
+}
+
+/*
+ * Final counts of VMs destroyed while nobody read them (privmemd down, or
+ * never told): freed once older than age_ns. Returns how many.
+ */
+int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns)
+{
+	int dfd = bpf_map__fd(c->skel->maps.dead_vms), n = 0;
+	uint64_t key, next, ts, *prev = NULL;
+
+	while (bpf_map_get_next_key(dfd, prev, &next) == 0) {
+		key = next;
+		if (bpf_map_lookup_elem(dfd, &key, &ts) == 0 && ts + age_ns < now_ns) {
+			bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &key);
+			if (bpf_map_delete_elem(dfd, &key) == 0) {
+				n++;
+				continue;	/* from prev again: its successor is gone */
+			}
+		}
+		prev = &key;
+	}
+	return n;
+}
+
+void pm_capture_state_full(struct pm_capture *c, uint64_t out[PM_SF_MAX])
+{
+	for (uint32_t i = 0; i < PM_SF_MAX; i++)
+		out[i] = percpu_sum(bpf_map__fd(c->skel->maps.state_full), i, c->ncpus);
+}
+
+/* Entries in use of the kernel's per-VM maps, for status and the churn tests. */
+int pm_capture_map_counts(struct pm_capture *c, struct pm_kmap_count *out, unsigned max)
+{
+	struct bpf_map *m[] = {
+		c->skel->maps.vm_ids, c->skel->maps.vm_kstats, c->skel->maps.vm_rules, c->skel->maps.vm_mem,
+		c->skel->maps.vm_lsm_buckets, c->skel->maps.dead_vms, c->skel->maps.vm_attr,
+		c->skel->maps.vmm_tgids,
+	};
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sizeof(m) / sizeof(m[0]) && n < max; i++, n++) {
+		int fd = bpf_map__fd(m[i]);
+		size_t ks = bpf_map__key_size(m[i]);
+		char key[ks], next[ks];
+		void *prev = NULL;
+		uint64_t cnt = 0;
+
+		while (bpf_map_get_next_key(fd, prev, next) == 0) {
+			memcpy(key, next, ks);
+			prev = key;
+			cnt++;
+		}
+		out[n].name = bpf_map__name(m[i]);
+		out[n].entries = cnt;
+		out[n].max = bpf_map__max_entries(m[i]);
+	}
+	return (int)n;
 }
 
 int pm_capture_set_rule(struct pm_capture *c, uint64_t vm, const struct pm_rule *r)

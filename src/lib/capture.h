@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "hooks.h"
 #include "privmem/events.h"
+#include "privmem/kstate.h"
 
 struct pm_capture;
 typedef void (*pm_event_fn)(void *ctx, const struct pm_event *e);
@@ -38,6 +39,16 @@ uint64_t pm_capture_lost(struct pm_capture *c);
 const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c);
 int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out);
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm);
+/* Frees the final counts of VMs destroyed unread for longer than age_ns; how many. */
+int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns);
+/* Kernel per-VM state that could not be had, by enum pm_state_full. */
+void pm_capture_state_full(struct pm_capture *c, uint64_t out[PM_SF_MAX]);
+struct pm_kmap_count {
+	const char *name;
+	uint64_t entries, max;
+};
+/* Entries in use of each kernel per-VM map (a walk: for status, not a hot path). */
+int pm_capture_map_counts(struct pm_capture *c, struct pm_kmap_count *out, unsigned max);
 /* The rule for one VM, or with vm 0 the defaults for VMs without one. */
 struct pm_rule;
 int pm_capture_set_rule(struct pm_capture *c, uint64_t vm, const struct pm_rule *r);

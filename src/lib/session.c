@@ -8,6 +8,8 @@
 #include "vmname.h"
 
 #define REAP_NS 1000000000ull
+/* a destroyed VM's final counts, unread this long, belong to no one (privmemd was down) */
+#define DEAD_UNREAD_NS (30 * 1000000000ull)
 
 struct pm_session {
 	struct pm_capture *cap;
@@ -79,8 +81,13 @@ static void on_event(void *ctx, const struct pm_event *e)
 		if (s->rec)
 			pm_rec_vm_seen(s->rec, vm);
 	}
-	if (vm && e->type == PM_EV_VM_DESTROY)
-		retire_pid(s, e->pid);
+	/* kvm_destroy_vm names the VM, whoever closed it (a passed fd); a VMM's exit names its pid */
+	if (vm && e->type == PM_EV_VM_DESTROY) {
+		if (e->flags & PM_F_PROC_EXIT)
+			retire_pid(s, e->pid);
+		else
+			retire(s, vm);
+	}
 	if (s->ops.event)
 		s->ops.event(s->ops.ctx, e, vm);
 }
@@ -154,6 +161,7 @@ int pm_session_poll(struct pm_session *s, int timeout_ms)
 	if (pm_now_ns() - s->last_reap > REAP_NS) {
 		pm_capture_hooks(s->cap);	/* cross-checks sibling hooks: a silent one shows within a second */
 		reap_gone(s);
+		pm_capture_sweep_dead(s->cap, pm_now_ns(), DEAD_UNREAD_NS);
 		s->last_reap = pm_now_ns();
 	}
 	return n < 0 ? 0 : n;

@@ -12,6 +12,8 @@
 #include "privmem/events.h"
 #include "capture.skel.h"
 #include "privmem/kvm_abi.h"
+#include "privmem/decide.h"
+#include "privmem/kstate.h"
 #include "ktest.h"
 
 #define MAX_EV 16
@@ -195,6 +197,250 @@ static void test_drops(struct capture_bpf *s, struct ring_buffer *rb)
 	       nconsumed, sent, percpu_lost(s) - lost0);
 }
 
+/* The head of policy.bpf.h's struct vm_mem. */
+struct vm_mem_head {
+	int64_t guest_bytes;
+	uint64_t private_bytes, chunk_lo, chunk_hi;
+	uint32_t inexact, touched;
+};
+
+enum { INJ_CREATE, INJ_LOOKUP, INJ_DESTROY, INJ_GMEM, INJ_GMEM_CLOSE };
+
+static uint64_t inject_vm(struct capture_bpf *s, uint64_t op, uint64_t kvm, uint64_t size)
+{
+	uint64_t a[3] = { op, kvm, size };
+
+	s->bss->inject_id = 0;
+	run(s->progs.pm_inject_vm, a, 3);
+	return s->bss->inject_id;
+}
+
+static void inject_decide(struct capture_bpf *s, uint64_t vm, uint64_t addr, uint64_t size, bool priv, int64_t ret)
+{
+	uint64_t a[6] = { vm, addr, size, priv ? PM_KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, (uint64_t)ret, 0 };
+
+	run(s->progs.pm_inject_decide, a, 6);
+}
+
+static bool vm_mem(struct capture_bpf *s, uint64_t vm, struct vm_mem_head *m)
+{
+	char buf[bpf_map__value_size(s->maps.vm_mem)];
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.vm_mem), &vm, buf))
+		return false;
+	memcpy(m, buf, sizeof(*m));
+	return true;
+}
+
+static uint64_t map_entries(struct bpf_map *m)
+{
+	size_t ks = bpf_map__key_size(m);
+	char key[ks], next[ks];
+	void *prev = NULL;
+	uint64_t n = 0;
+
+	while (bpf_map_get_next_key(bpf_map__fd(m), prev, next) == 0) {
+		memcpy(key, next, ks);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static uint64_t state_full(struct capture_bpf *s, uint32_t i)
+{
+	int n = libbpf_num_possible_cpus();
+	uint64_t v[n], sum = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(s->maps.state_full), &i, v);
+	for (int c = 0; c < n; c++)
+		sum += v[c];
+	return sum;
+}
+
+static const struct pm_event *find_ev(uint8_t type, uint64_t vm)
+{
+	for (unsigned i = 0; i < ngot; i++)
+		if (got[i].type == type && got[i].vm == vm)
+			return &got[i];
+	return NULL;
+}
+
+/*
+ * #16.1: one id per creation. A struct kvm that comes back (the next VM of
+ * a process often gets the freed one) names a new VM, and the old one is
+ * reported gone; ids are not the address.
+ */
+static void test_vm_identity(struct capture_bpf *s, struct ring_buffer *rb)
+{
+	const uint64_t kvm = 0xffff888012340000ull;
+	uint64_t id1, id2, id3;
+	const struct pm_event *e;
+
+	kt_name = "vm_identity";
+	drain(rb);
+	id1 = inject_vm(s, INJ_CREATE, kvm, 0);
+	ASSERT_TRUE(id1 != 0 && id1 != kvm, "an id that is not the address");
+	ASSERT_EQ(inject_vm(s, INJ_LOOKUP, kvm, 0), id1, "the address finds its VM");
+	id2 = inject_vm(s, INJ_CREATE, kvm, 0);
+	ASSERT_TRUE(id2 != 0 && id2 != id1, "the same address, created again: a new id");
+	drain(rb);
+	e = find_ev(PM_EV_VM_DESTROY, id1);
+	ASSERT_TRUE(e != NULL, "the first VM reported gone");
+	ASSERT_EQ(e ? e->flags & PM_F_REUSED : 0, PM_F_REUSED, "... as found gone by reuse");
+	ASSERT_TRUE(find_ev(PM_EV_VM_CREATE, id2) != NULL, "the second VM created");
+	ASSERT_EQ(inject_vm(s, INJ_LOOKUP, kvm, 0), id2, "the address now finds the second");
+	inject_vm(s, INJ_DESTROY, kvm, 0);
+	drain(rb);
+	e = find_ev(PM_EV_VM_DESTROY, id2);
+	ASSERT_TRUE(e != NULL && !(e->flags & (PM_F_REUSED | PM_F_PROC_EXIT)), "kvm_destroy_vm names the VM");
+	ASSERT_EQ(map_entries(s->maps.vm_ids), 0, "no address kept after destroy");
+	id3 = inject_vm(s, INJ_LOOKUP, kvm, 0);
+	ASSERT_TRUE(id3 != 0 && id3 != id1 && id3 != id2, "first sight after destroy: a new id");
+	inject_vm(s, INJ_DESTROY, kvm, 0);
+	/* 1000 creations at 16 addresses: 1000 distinct ids */
+	{
+		static uint64_t ids[1000];
+		unsigned dup = 0;
+
+		for (unsigned i = 0; i < 1000; i++)
+			ids[i] = inject_vm(s, INJ_CREATE, kvm + (i % 16) * 0x1000, 0);
+		for (unsigned i = 0; i < 1000; i++)
+			for (unsigned j = i + 1; j < 1000; j++)
+				dup += ids[i] == ids[j] || !ids[i];
+		ASSERT_EQ(dup, 0, "1000 creations, 1000 ids");
+		for (unsigned i = 0; i < 16; i++)
+			inject_vm(s, INJ_DESTROY, kvm + i * 0x1000, 0);
+		ASSERT_EQ(map_entries(s->maps.vm_ids), 0, "every address freed");
+	}
+	drain(rb);
+}
+
+/*
+ * #16.4: the ceiling's books follow KVM's PRIVATE bits: a conversion of
+ * pages already so changes nothing; a full ring loses the record, not the
+ * bookkeeping; a closed guest_memfd leaves guest memory.
+ */
+static void test_ceiling_books(struct capture_bpf *s, struct ring_buffer *rb)
+{
+	const uint64_t kvm = 0xffff888056780000ull, M = 1 << 20;
+	uint64_t a[11] = { 0, 0, PM_KVM_EXIT_MEMORY_FAULT, (uint64_t)-14, 0, 0, 0, 0, 0, 0x1000, 0x1000 };
+	struct vm_mem_head m = { 0 };
+	uint64_t vm, lost0, chunks;
+
+	kt_name = "ceiling_books";
+	vm = inject_vm(s, INJ_CREATE, kvm, 0);
+	inject_vm(s, INJ_GMEM, kvm, 64 * M);
+	inject_decide(s, vm, 0, 64 * M, true, 0);
+	ASSERT_TRUE(vm_mem(s, vm, &m), "vm_mem exists");
+	ASSERT_EQ(m.guest_bytes, 64 * M, "guest bytes");
+	ASSERT_EQ(m.private_bytes, 64 * M, "all private");
+	for (int i = 0; i < 10; i++)
+		inject_decide(s, vm, 2 * M, 2 * M, true, 0);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.private_bytes, 64 * M, "to_private of private pages x10: nothing moves");
+	inject_decide(s, vm, 2 * M, 2 * M, false, 0);
+	inject_decide(s, vm, 2 * M, 2 * M, false, 0);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.private_bytes, 62 * M, "to_shared of the same 2 MiB twice: 2 MiB once");
+	inject_decide(s, vm, 3 * M, 2 * M, true, 0);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.private_bytes, 63 * M, "a range half private: only the shared half counts");
+	inject_decide(s, vm, 8 * M, 4 * M, false, -22);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.private_bytes, 63 * M, "a failed call changes nothing");
+	inject_decide(s, vm, 0x4000, 0x3000, false, 0);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.private_bytes, 63 * M - 0x3000, "three pages inside one word");
+
+	/* a full ring: the record is lost and counted, the books still move */
+	drain(rb);
+	lost0 = percpu_lost(s);
+	a[0] = vm;
+	while (percpu_lost(s) == lost0)
+		run(s->progs.pm_inject_exit, a, 11);
+	inject_decide(s, vm, 16 * M, 2 * M, false, 0);
+	vm_mem(s, vm, &m);
+	ASSERT_TRUE(percpu_lost(s) - lost0 >= 2, "the decide record was lost too");
+	ASSERT_EQ(m.private_bytes, 61 * M - 0x3000, "... its conversion still booked");
+	ring_buffer__consume(rb);
+
+	inject_vm(s, INJ_GMEM_CLOSE, kvm, 64 * M);
+	vm_mem(s, vm, &m);
+	ASSERT_EQ(m.guest_bytes, 0, "guest_memfd closed: no guest bytes");
+	chunks = map_entries(s->maps.vm_attr);
+	ASSERT_EQ(chunks, 32, "64 MiB of private bits: 32 chunks");
+	inject_vm(s, INJ_DESTROY, kvm, 0);
+	ASSERT_EQ(map_entries(s->maps.vm_attr), 0, "destroy frees the chunks");
+	ASSERT_TRUE(!vm_mem(s, vm, &m), "destroy frees vm_mem");
+	drain(rb);
+}
+
+static void set_default_rule(struct capture_bpf *s, uint32_t mode, uint32_t shared_permille)
+{
+	struct pm_rule r = { .mode = mode };
+	uint32_t zero = 0;
+
+	if (shared_permille) {
+		r.to_shared.flags = PM_LIM_SHARED;
+		r.to_shared.max_shared_permille = shared_permille;
+	}
+	bpf_map_update_elem(bpf_map__fd(s->maps.default_rule), &zero, &r, BPF_ANY);
+}
+
+/* #16.3: state that cannot be had fails closed, with its own reason, counted. */
+static void test_no_state(struct capture_bpf *s, struct ring_buffer *rb)
+{
+	const uint64_t M = 1 << 20;
+	uint32_t max = bpf_map__max_entries(s->maps.vm_mem);
+	const struct pm_event *e;
+	uint64_t full0 = state_full(s, PM_SF_MEM);
+	char val[bpf_map__value_size(s->maps.vm_mem)];
+	uint64_t a[4] = { 0, 0, 2 * M, 0 };
+
+	kt_name = "no_state";
+	memset(val, 0, sizeof(val));
+	set_default_rule(s, PM_MODE_ENFORCE, 0);
+	for (uint64_t k = 1; k <= max; k++)
+		bpf_map_update_elem(bpf_map__fd(s->maps.vm_mem), &k, val, BPF_NOEXIST);
+	drain(rb);
+	a[0] = 0x77777;	/* a VM with no room left for it */
+	run(s->progs.pm_inject_attempt, a, 4);
+	drain(rb);
+	e = find_ev(PM_EV_WOULD_DENY, 0x77777);
+	ASSERT_TRUE(e != NULL, "an attempt without state is reported");
+	ASSERT_EQ(e ? e->source : 0, PM_DENY_NO_STATE, "... as no_state");
+	ASSERT_EQ(state_full(s, PM_SF_MEM) - full0, 1, "the full map counted");
+	for (uint64_t k = 1; k <= max; k++)
+		bpf_map_delete_elem(bpf_map__fd(s->maps.vm_mem), &k);
+
+	/* a ceiling that cannot be known: the chunk map is full */
+	{
+		const uint64_t kvm = 0xffff888099990000ull;
+		uint64_t vm = inject_vm(s, INJ_CREATE, kvm, 0);
+		uint32_t amax = bpf_map__max_entries(s->maps.vm_attr);
+		struct vm_mem_head m = { 0 };
+
+		set_default_rule(s, PM_MODE_ENFORCE, 500);
+		inject_vm(s, INJ_GMEM, kvm, 4ull * amax * 2 * M);
+		inject_decide(s, vm, 0, (uint64_t)(amax + 1) * 2 * M, true, 0);
+		vm_mem(s, vm, &m);
+		ASSERT_EQ(m.inexact, 1, "more chunks than the map holds: inexact");
+		ASSERT_TRUE(state_full(s, PM_SF_ATTR) > 0, "the full chunk map counted");
+		drain(rb);
+		a[0] = vm;
+		a[2] = 4096;
+		run(s->progs.pm_inject_attempt, a, 4);
+		drain(rb);
+		e = find_ev(PM_EV_WOULD_DENY, vm);
+		ASSERT_EQ(e ? e->source : 0, PM_DENY_NO_STATE, "to_shared under an unknown ceiling: no_state");
+		inject_vm(s, INJ_DESTROY, kvm, 0);
+		ASSERT_EQ(map_entries(s->maps.vm_attr), 0, "destroy frees what was tracked");
+	}
+	set_default_rule(s, PM_MODE_OFF, 0);
+	drain(rb);
+}
+
 int main(void)
 {
 	struct capture_bpf *s = capture_bpf__open();
@@ -210,6 +456,12 @@ int main(void)
 	bpf_program__set_autoload(s->progs.pm_inject_exit, true);
 	bpf_program__set_autoload(s->progs.pm_rmp_fault, true);
 	bpf_program__set_autoload(s->progs.pm_page_fault, true);
+	bpf_program__set_autoload(s->progs.pm_inject_vm, true);
+	bpf_program__set_autoload(s->progs.pm_inject_decide, true);
+	bpf_program__set_autoload(s->progs.pm_inject_attempt, true);
+	/* small maps, so "full" is quick to reach */
+	bpf_map__set_max_entries(s->maps.vm_mem, 64);
+	bpf_map__set_max_entries(s->maps.vm_attr, 256);
 	if (capture_bpf__load(s)) {
 		fprintf(stderr, "load: %s\n", strerror(errno));
 		return 1;
@@ -221,6 +473,9 @@ int main(void)
 	test_memory_fault(s, rb);
 	test_rmp_and_private_faults(s);
 	test_drops(s, rb);
+	test_vm_identity(s, rb);
+	test_ceiling_books(s, rb);
+	test_no_state(s, rb);
 	ring_buffer__free(rb);
 	capture_bpf__destroy(s);
 	return kt_summary();
