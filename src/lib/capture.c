@@ -1166,6 +1166,48 @@ int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns
 	return n;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * LSM buckets of ids no live VM has: the kernel cannot free them (a map
+ * with a spin lock is barred to its tracing programs), so VMs destroyed
+ * while privmemd was down left theirs. Returns how many were freed.
+ */
+int pm_capture_sweep_orphans(struct pm_capture *c)
+{
+	int ifd = bpf_map__fd(c->skel->maps.vm_ids), bfd = bpf_map__fd(c->skel->maps.vm_lsm_buckets), n = 0;
+	uint64_t key, next, *prev = NULL, *live;
+	struct { uint64_t id; uint32_t tgid, pad; } v;
+	size_t nlive = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
+
+	live = malloc(cap * sizeof(*live));
+	if (!live)
+		return -ENOMEM;
+	while (nlive < cap && bpf_map_get_next_key(ifd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(ifd, &key, &v) == 0)
+			live[nlive++] = v.id;
+	}
+	qsort(live, nlive, sizeof(*live), cmp_u64);
+	prev = NULL;
+	while (bpf_map_get_next_key(bfd, prev, &next) == 0) {
+		key = next;
+		if (!bsearch(&key, live, nlive, sizeof(*live), cmp_u64) && bpf_map_delete_elem(bfd, &key) == 0) {
+			n++;
+			continue;	/* from prev again: its successor is gone */
+		}
+		prev = &key;
+	}
+	free(live);
+	return n;
+}
+
 void pm_capture_state_full(struct pm_capture *c, uint64_t out[PM_SF_MAX])
 {
 	for (uint32_t i = 0; i < PM_SF_MAX; i++)

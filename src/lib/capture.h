@@ -41,6 +41,8 @@ int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *ou
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm);
 /* Frees the final counts of VMs destroyed unread for longer than age_ns; how many. */
 int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns);
+/* Frees LSM buckets of ids no live VM has (destroyed while privmemd was down); how many. */
+int pm_capture_sweep_orphans(struct pm_capture *c);
 /* Kernel per-VM state that could not be had, by enum pm_state_full. */
 void pm_capture_state_full(struct pm_capture *c, uint64_t out[PM_SF_MAX]);
 struct pm_kmap_count {

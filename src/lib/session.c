@@ -10,6 +10,8 @@
 #define REAP_NS 1000000000ull
 /* a destroyed VM's final counts, unread this long, belong to no one (privmemd was down) */
 #define DEAD_UNREAD_NS (30 * 1000000000ull)
+/* LSM buckets left by VMs destroyed while privmemd was down: at start, then every 10 s */
+#define ORPHAN_SWEEP_REAPS 10
 
 struct pm_session {
 	struct pm_capture *cap;
@@ -17,6 +19,7 @@ struct pm_session {
 	struct pm_rec *rec;
 	struct pm_session_ops ops;
 	uint64_t last_reap;
+	unsigned reaps;
 };
 
 /* The recorder reads what the event stream does not carry through these. */
@@ -162,6 +165,8 @@ int pm_session_poll(struct pm_session *s, int timeout_ms)
 		pm_capture_hooks(s->cap);	/* cross-checks sibling hooks: a silent one shows within a second */
 		reap_gone(s);
 		pm_capture_sweep_dead(s->cap, pm_now_ns(), DEAD_UNREAD_NS);
+		if (s->reaps++ % ORPHAN_SWEEP_REAPS == 0)
+			pm_capture_sweep_orphans(s->cap);
 		s->last_reap = pm_now_ns();
 	}
 	return n < 0 ? 0 : n;
