@@ -253,6 +253,21 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	gmem_skips(gt);
 }
 
+#define MAX_VMS_PER_VMM 64
+
+/* One VM's truth of a --vms run: its element, plus the run's keys it lacks (pid, host caps). */
+static json_object *vm_truth(json_object *gt, json_object *elem)
+{
+	json_object *t = json_object_new_object();
+
+	json_object_object_foreach(gt, k, v)
+		if (strcmp(k, "vms"))
+			json_object_object_add(t, k, json_object_get(v));
+	json_object_object_foreach(elem, k2, v2)
+		json_object_object_add(t, k2, json_object_get(v2));
+	return t;
+}
+
 int main(int argc, char **argv)
 {
 	json_object *pm, *vms;
@@ -274,22 +289,36 @@ int main(int argc, char **argv)
 		set_attr_live = st && !strcmp(json_object_get_string(st), "live");
 	}
 	for (int i = 2; i < argc; i++) {
-		json_object *gt = json_object_from_file(argv[i]), *match = NULL;
-		unsigned nmatch = 0;
+		json_object *gt = json_object_from_file(argv[i]), *per_vm;
+		json_object *match[MAX_VMS_PER_VMM];
+		size_t nmatch = 0, want = 1;
 
 		kt_name = argv[i];
 		if (!ASSERT_TRUE(gt, "ground truth parses"))
 			continue;
+		/* testvmm --vms N: N VMs in turn in one process, in creation order (privmem's list order too) */
+		if (json_object_object_get_ex(gt, "vms", &per_vm))
+			want = json_object_array_length(per_vm);
+		else
+			per_vm = NULL;
 		for (size_t j = 0; j < json_object_array_length(vms); j++) {
 			json_object *vm = json_object_array_get_idx(vms, j);
 
-			if (num(vm, "pid") == num(gt, "pid")) {
-				match = vm;
-				nmatch++;
-			}
+			if (num(vm, "pid") == num(gt, "pid") && nmatch < MAX_VMS_PER_VMM)
+				match[nmatch++] = vm;
 		}
-		if (ASSERT_EQ(nmatch, 1, "exactly one VM for the VMM's pid"))
-			compare(match, gt, set_attr_live);
+		if (!ASSERT_EQ(nmatch, want, per_vm ? "one VM per creation for the VMM's pid" :
+						       "exactly one VM for the VMM's pid"))
+			goto next;
+		for (size_t k = 0; k < want; k++) {
+			json_object *t = per_vm ? vm_truth(gt, json_object_array_get_idx(per_vm, k)) : json_object_get(gt);
+
+			ASSERT_TRUE(k == 0 || strcmp(str(match[k], "id"), str(match[k - 1], "id")),
+				    "each creation has its own id");
+			compare(match[k], t, set_attr_live);
+			json_object_put(t);
+		}
+next:
 		json_object_put(gt);
 	}
 	json_object_put(pm);
