@@ -345,6 +345,11 @@ bool vm_set_native(struct vm *vm, bool on)
 	return n == 1;
 }
 
+/*
+ * Everything the VM holds goes, so the kernel frees it; what is left is
+ * its record (sizes, flags, counts), which a report may still print
+ * (--vms), with no pointer or fd to be used or closed twice.
+ */
 void vm_destroy(struct vm *vm)
 {
 	if (vm->run)
@@ -363,4 +368,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	vm->run = NULL;
+	vm->fault_mem = vm->mem = NULL;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->gmem_fd = vm->fault_gmem_fd = -1;
 }

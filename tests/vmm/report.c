@@ -94,8 +94,6 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 {
 	static const char *const deny[] = { "fail", "retry", "stop" };
 	static const char *const outcome[] = { "completed", "stopped", "killed" };
-	const struct guest_hdr_swprot *hdr =
-		(const struct guest_hdr_swprot *)(vm->mem + GUEST_HDR_GPA);
 	char eb[16];
 
 	fprintf(f, ",\"on_deny\":\"%s\",\"outcome\":\"%s\",\"handled_requests\":%llu",
@@ -120,7 +118,7 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 		(ull)sw->shared_discards, (ull)sw->shared_discard_bytes,
 		(ull)sw->shared_discard_errors);
 	fprintf(f, ",\"attr_retries\":%llu,\"guest_failed_requests\":%llu,\"guest_seen_failures\":%llu",
-		(ull)sw->attr_retries, (ull)sw->guest_failed_requests, (ull)hdr->hc_failed);
+		(ull)sw->attr_retries, (ull)sw->guest_failed_requests, (ull)sw->guest_seen_failures);
 	fprintf(f, ",\"slots_plugged\":%llu,\"run_ns\":%llu", (ull)vm->slots_plugged,
 		(ull)sw->run_ns);
 	if (sw->outcome == OUT_STOPPED)

@@ -246,6 +246,12 @@ struct swprot_truth {
 	uint64_t shared_discard_errors;
 	uint64_t attr_retries;
 	uint64_t guest_failed_requests;	/* requests the VMM failed (--on-deny fail/retry) */
+	/*
+	 * The guest's own count of failed hypercalls (guest_hdr_swprot.hc_failed),
+	 * copied out of guest memory when the run ends, stops or is killed: the
+	 * report may be written after that memory is gone (--vms).
+	 */
+	uint64_t guest_seen_failures;
 	uint64_t handled_requests;	/* hypercalls + memory faults handled */
 	uint64_t run_ns;		/* first KVM_RUN to the final hlt */
 	enum outcome outcome;
