@@ -42,6 +42,9 @@ static const char usage[] =
 "                      JSON (fsync'ed) and SIGKILL itself\n"
 "  --start-delay-ms MS sleep after creating the VM, before running the guest\n"
 "  --hold-ms MS        keep the VM open this long after the JSON is written\n"
+"  --vms N             make N VMs (1..64) one after another, each closed before the\n"
+"                      next, seeds seed+0..N-1; the JSON sums them and lists each\n"
+"                      in \"vms\" (default 1: one VM, no \"vms\")\n"
 "  --json FILE         write the JSON there (default stdout; renamed into place)\n"
 "  --verbose           log each request and fault to stderr\n"
 "  --help              this text\n"
@@ -58,7 +61,7 @@ static const char usage[] =
 enum {
 	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
 	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
-	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE,
+	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE, OPT_VMS,
 };
 
 static const struct option longopts[] = {
@@ -80,6 +83,7 @@ static const struct option longopts[] = {
 	{ "swprot", no_argument, NULL, OPT_SWPROT },
 	{ "on-deny", required_argument, NULL, OPT_ON_DENY },
 	{ "kill-after-requests", required_argument, NULL, OPT_KILL_AFTER },
+	{ "vms", required_argument, NULL, OPT_VMS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -127,7 +131,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	uint64_t gmem_flags = 0;
 	int c;
 
-	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED };
+	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED,
+			    .vms = 1 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
@@ -158,6 +163,11 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->kill_after = parse_u64("kill-after-requests", optarg, false);
 			if (!o->kill_after)
 				bad("--kill-after-requests: must be at least 1");
+			break;
+		case OPT_VMS:
+			o->vms = parse_u64("vms", optarg, false);
+			if (!o->vms || o->vms > MAX_VMS)
+				bad("--vms: 1 to %d", MAX_VMS);
 			break;
 		case OPT_ON_DENY:
 			if (!strcmp(optarg, "fail"))
@@ -285,64 +295,108 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
+/*
+ * One VM's whole life but its end: created, its memory and vCPU set up,
+ * the guest run to its hlt.  r->vm is open afterwards, for the report and
+ * --hold-ms (the last VM) or to be destroyed before the next (--vms).
+ */
+static void run_vm(struct vm_rec *r)
+{
+	struct opts *o = &r->o;
+	struct vm *vm = &r->vm;
+	struct truth *t = &r->t;
+
+	vm_create(vm, o);
+	vm_set_main_memory(vm);
+	if (o->faults) {
+		vm->fault_gpa = align_up(vm->mem_size, SZ_2M);
+		vm->fault_size = fault_window_size(o->faults);
+		if (vm->swprot)
+			vm_fault_window_create_unplugged(vm);
+		else
+			vm_fault_window_add(vm);
+	}
+	if (vm->swprot)
+		swprot_set_memory(vm, o, t);
+	vm_create_vcpu(vm);
+	if (vm->swprot) {
+		guest_load_swprot(vm);
+		swprot_prepare(vm, o);
+	} else {
+		guest_load(vm);
+		workload_prepare(vm, o);
+	}
+	guest_set_regs(vm);
+
+	if (o->start_delay_ms)
+		sleep_ms(o->start_delay_ms);
+	if (vm->swprot) {
+		swprot_run(vm, o, t);
+		fprintf(stderr, "testvmm: swprot: %llu hypercalls and %llu memory faults in %.1f ms, "
+			"%.0f requests/s\n", (unsigned long long)t->sw->hypercall,
+			(unsigned long long)t->memory_fault, (double)t->sw->run_ns / 1e6,
+			t->sw->run_ns ? (double)t->sw->handled_requests * 1e9 / (double)t->sw->run_ns : 0.0);
+	} else {
+		workload_run(vm, o, t);
+	}
+
+	if (o->exits && t->loop_ns)
+		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
+			(unsigned long long)t->loop_exits, (unsigned long long)t->loop_ns,
+			(double)t->loop_exits * 1e9 / (double)t->loop_ns);
+}
+
+static void free_truth(struct truth *t)
+{
+	free(t->faults);
+	if (t->sw) {
+		free(t->sw->hcs);
+		free(t->sw);
+	}
+}
+
+/*
+ * --vms N: N VMs in turn, each with every fd and mapping closed before
+ * the next is made, so the kernel frees its struct kvm and (likely)
+ * hands the same address to the next: what privmem must tell apart.
+ * Each VM's request stream is seeded with seed + its index.  The last VM
+ * stays open through the report and --hold-ms, as a single run's does.
+ */
 int main(int argc, char **argv)
 {
+	static struct session sess;
 	struct opts o;
-	struct vm vm;
-	static struct truth t;	/* large: keep it off the stack */
+	int rc = 0;
 
 	parse_opts(argc, argv, &o);
 	check_opts(&o);
+	sess.o = &o;
+	sess.recs = calloc(o.vms, sizeof(*sess.recs));	/* large: keep them off the stack */
+	if (!sess.recs)
+		die_errno("calloc", ENOMEM);
 
-	vm_open(&vm);
-	fit_to_host(&o, &vm);
-	vm_create(&vm, &o);
-	vm_set_main_memory(&vm);
-	if (o.faults) {
-		vm.fault_gpa = align_up(vm.mem_size, SZ_2M);
-		vm.fault_size = fault_window_size(o.faults);
-		if (vm.swprot)
-			vm_fault_window_create_unplugged(&vm);
-		else
-			vm_fault_window_add(&vm);
-	}
-	if (vm.swprot)
-		swprot_set_memory(&vm, &o, &t);
-	vm_create_vcpu(&vm);
-	if (vm.swprot) {
-		guest_load_swprot(&vm);
-		swprot_prepare(&vm, &o);
-	} else {
-		guest_load(&vm);
-		workload_prepare(&vm, &o);
-	}
-	guest_set_regs(&vm);
+	for (size_t i = 0; i < o.vms; i++) {
+		struct vm_rec *r = &sess.recs[i];
 
-	if (o.start_delay_ms)
-		sleep_ms(o.start_delay_ms);
-	if (vm.swprot) {
-		swprot_run(&vm, &o, &t);
-		fprintf(stderr, "testvmm: swprot: %llu hypercalls and %llu memory faults in %.1f ms, "
-			"%.0f requests/s\n", (unsigned long long)t.sw->hypercall,
-			(unsigned long long)t.memory_fault, (double)t.sw->run_ns / 1e6,
-			t.sw->run_ns ? (double)t.sw->handled_requests * 1e9 / (double)t.sw->run_ns : 0.0);
-	} else {
-		workload_run(&vm, &o, &t);
+		vm_open(&r->vm);
+		if (i == 0)
+			fit_to_host(&o, &r->vm);
+		r->o = o;
+		r->o.seed = o.seed + i;
+		r->vm.sess = &sess;
+		sess.started = i + 1;
+		run_vm(r);
+		if (i + 1 < o.vms)
+			vm_destroy(&r->vm);
 	}
 
-	if (o.exits && t.loop_ns)
-		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
-			(unsigned long long)t.loop_exits, (unsigned long long)t.loop_ns,
-			(double)t.loop_exits * 1e9 / (double)t.loop_ns);
-	if (report_write(&o, &vm, &t) < 0)
-		return 1;
-	if (o.hold_ms)
+	if (report_write(&sess) < 0)
+		rc = 1;
+	else if (o.hold_ms)
 		sleep_ms(o.hold_ms);
-	vm_destroy(&vm);
-	free(t.faults);
-	if (t.sw) {
-		free(t.sw->hcs);
-		free(t.sw);
-	}
-	return 0;
+	vm_destroy(&sess.recs[o.vms - 1].vm);
+	for (size_t i = 0; i < o.vms; i++)
+		free_truth(&sess.recs[i].t);
+	free(sess.recs);
+	return rc;
 }

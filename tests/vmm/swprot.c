@@ -198,18 +198,19 @@ static void stop_vm(struct sw_state *st, bool hypercall, uint64_t gpa, uint64_t 
 	fprintf(stderr, "testvmm: %s conversion of [0x%llx, 0x%llx) failed: %s; stopping the VM "
 		"(--on-deny stop)\n", to_private ? "to_private" : "to_shared",
 		(unsigned long long)gpa, (unsigned long long)(gpa + size), strerror(err));
-	if (report_write_durable(st->o, st->vm, st->t) < 0)
+	if (report_write_durable(st->vm->sess) < 0)
 		exit(1);
 	exit(EXIT_STOPPED);
 }
 
 static void maybe_kill(struct sw_state *st)
 {
-	if (st->o->kill_after && st->sw->handled_requests == st->o->kill_after) {
+	/* counted over the whole run: with --vms, earlier VMs' requests too */
+	if (st->o->kill_after && ++st->vm->sess->handled == st->o->kill_after) {
 		st->sw->outcome = OUT_KILLED;
 		st->sw->run_ns = now_ns() - st->t0;
 		read_guest_seen(st);
-		report_and_kill(st->o, st->vm, st->t);
+		report_and_kill(st->vm->sess);
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <linux/kvm.h>
 #include <privmem/kvm_abi.h>
@@ -112,6 +113,7 @@ struct opts {
 	uint64_t gmem_flags;
 	uint64_t kill_after;	/* --kill-after-requests; 0: never */
 	enum on_deny on_deny;
+	uint64_t vms;		/* --vms: VMs made one after another in this process */
 	const char *json;	/* NULL: stdout */
 	bool verbose;
 	bool gmem_flags_set;	/* --gmem-flags given */
@@ -173,6 +175,8 @@ struct vm {
 	bool swprot;
 	uint64_t nr_memslots;	/* KVM_CAP_NR_MEMSLOTS */
 	uint64_t slots_plugged;
+
+	struct session *sess;	/* the run this VM is part of (reports write all of it) */
 };
 
 #define LOG2_BUCKETS		64
@@ -263,6 +267,27 @@ struct swprot_truth {
 
 #define HC_LIST_MAX		65536
 
+/* --vms: at most this many VMs in one run (each keeps its records to the end). */
+#define MAX_VMS			64
+
+/* One VM of a run: its options (seed + index), VMM state and ground truth. */
+struct vm_rec {
+	struct opts o;
+	struct vm vm;
+	struct truth t;
+};
+
+/*
+ * The run: every VM made so far, so that a report written from inside one
+ * VM's run (--kill-after-requests, --on-deny stop) has all of them.
+ */
+struct session {
+	const struct opts *o;	/* as given: the top level's seed */
+	struct vm_rec *recs;	/* o->vms of them */
+	size_t started;		/* VMs made so far; the last may still be running */
+	uint64_t handled;	/* requests and memory faults of all VMs (--kill-after-requests) */
+};
+
 /*
  * The host may read and write a guest_memfd through mmap only with both
  * flags: INIT_SHARED is what lets its pages fault in as shared.  Without
@@ -315,11 +340,10 @@ void guest_load_swprot(struct vm *vm);
 
 /* report.c */
 const char *errno_name(int err, char *buf, size_t len);
-int report_write(const struct opts *o, const struct vm *vm,
-		 const struct truth *t);
-int report_write_durable(const struct opts *o, const struct vm *vm,
-			 const struct truth *t);
-void report_and_kill(const struct opts *o, const struct vm *vm, const struct truth *t)
-	__attribute__((noreturn));
+typedef int (*report_put_fn)(FILE *f, const void *ctx);
+int report_put_json(const char *path, report_put_fn put, const void *ctx);
+int report_write(const struct session *s);
+int report_write_durable(const struct session *s);
+void report_and_kill(const struct session *s) __attribute__((noreturn));
 
 #endif
