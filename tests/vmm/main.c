@@ -45,6 +45,14 @@ static const char usage[] =
 "  --vms N             make N VMs (1..64) one after another, each closed before the\n"
 "                      next, seeds seed+0..N-1; the JSON sums them and lists each\n"
 "                      in \"vms\" (default 1: one VM, no \"vms\")\n"
+"  --churn N           instead of the workload: make and destroy N VMs (1..2^20) as fast\n"
+"                      as KVM allows, each with a 2 MiB guest_memfd (where KVM has\n"
+"                      them) and one KVM_SET_MEMORY_ATTRIBUTES, no vCPU; with only\n"
+"                      --vm-type/--swprot, --gmem-flags, --hold-ms, --json, --verbose\n"
+"  --churn-pass-every K  destroy every K-th VM by passing its fds (SCM_RIGHTS) to a\n"
+"                      helper process that closes them (default 0: never)\n"
+"  --churn-hold-every M  keep every M-th VM open to the end of the run, through the\n"
+"                      JSON and --hold-ms (default 0: never)\n"
 "  --json FILE         write the JSON there (default stdout; renamed into place)\n"
 "  --verbose           log each request and fault to stderr\n"
 "  --help              this text\n"
@@ -62,6 +70,7 @@ enum {
 	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
 	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
 	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE, OPT_VMS,
+	OPT_CHURN, OPT_CHURN_PASS, OPT_CHURN_HOLD, OPT_END,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +93,9 @@ static const struct option longopts[] = {
 	{ "on-deny", required_argument, NULL, OPT_ON_DENY },
 	{ "kill-after-requests", required_argument, NULL, OPT_KILL_AFTER },
 	{ "vms", required_argument, NULL, OPT_VMS },
+	{ "churn", required_argument, NULL, OPT_CHURN },
+	{ "churn-pass-every", required_argument, NULL, OPT_CHURN_PASS },
+	{ "churn-hold-every", required_argument, NULL, OPT_CHURN_HOLD },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -125,10 +137,53 @@ static uint64_t parse_u64(const char *opt, const char *s, bool suffixes)
 	return (uint64_t)v * mult;
 }
 
+#define MAX_CHURN	(1ull << 20)
+
+_Static_assert(OPT_END - OPT_SEED <= 64, "every option has a bit in `given`");
+
+static uint64_t opt_bit(int opt)
+{
+	return 1ull << (opt - OPT_SEED);
+}
+
+static const char *opt_name(int opt)
+{
+	for (const struct option *l = longopts; l->name; l++)
+		if (l->val == opt)
+			return l->name;
+	return "?";
+}
+
+/*
+ * --churn makes VMs and runs no guest, so every option of the workload is
+ * meaningless with it (and --vms is the other way of making many VMs);
+ * its own options mean nothing without it.  Each is refused, not ignored,
+ * so a test never believes it ran what it did not.
+ */
+static void check_churn_opts(uint64_t given)
+{
+	static const int workload_only[] = {
+		OPT_VMS, OPT_SEED, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS,
+		OPT_FAULTS_IF_POSSIBLE, OPT_EXITS, OPT_MEM, OPT_ON_DENY, OPT_KILL_AFTER,
+		OPT_START_DELAY,
+	};
+
+	if (!(given & opt_bit(OPT_CHURN))) {
+		if (given & opt_bit(OPT_CHURN_PASS))
+			bad("--churn-pass-every: only with --churn");
+		if (given & opt_bit(OPT_CHURN_HOLD))
+			bad("--churn-hold-every: only with --churn");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(workload_only) / sizeof(workload_only[0]); i++)
+		if (given & opt_bit(workload_only[i]))
+			bad("--churn and --%s: --churn runs no guest workload", opt_name(workload_only[i]));
+}
+
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	bool gmem_flags_set = false, on_deny_set = false;
-	uint64_t gmem_flags = 0;
+	uint64_t gmem_flags = 0, given = 0;
 	int c;
 
 	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED,
@@ -137,6 +192,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 
+		if (c >= OPT_SEED && c < OPT_END)
+			given |= opt_bit(c);
 		switch (c) {
 		case OPT_SEED: o->seed = parse_u64("seed", optarg, false); break;
 		case OPT_REQUESTS: o->requests = parse_u64("requests", optarg, false); break;
@@ -169,6 +226,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			if (!o->vms || o->vms > MAX_VMS)
 				bad("--vms: 1 to %d", MAX_VMS);
 			break;
+		case OPT_CHURN:
+			o->churn = parse_u64("churn", optarg, false);
+			if (!o->churn || o->churn > MAX_CHURN)
+				bad("--churn: 1 to %llu", (unsigned long long)MAX_CHURN);
+			break;
+		case OPT_CHURN_PASS: o->churn_pass_every = parse_u64("churn-pass-every", optarg, false); break;
+		case OPT_CHURN_HOLD: o->churn_hold_every = parse_u64("churn-hold-every", optarg, false); break;
 		case OPT_ON_DENY:
 			if (!strcmp(optarg, "fail"))
 				o->on_deny = DENY_FAIL;
@@ -204,6 +268,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		bad("unexpected argument '%s'", argv[optind]);
 	if (on_deny_set && !opts_swprot(o))
 		bad("--on-deny: only with --vm-type 1 (other VM types convert nothing for real)");
+	check_churn_opts(given);
 
 	o->faults_asked = o->faults;
 	o->gmem_flags_set = gmem_flags_set;
@@ -355,6 +420,19 @@ static void free_truth(struct truth *t)
 	}
 }
 
+/* --churn: only /dev/kvm is opened here; churn.c makes and destroys the VMs. */
+static int churn_main(struct opts *o)
+{
+	struct vm kvm;
+	int rc;
+
+	vm_open(&kvm);
+	fit_to_host(o, &kvm);
+	rc = churn_run(o, &kvm);
+	vm_destroy(&kvm);
+	return rc;
+}
+
 /*
  * --vms N: N VMs in turn, each with every fd and mapping closed before
  * the next is made, so the kernel frees its struct kvm and (likely)
@@ -370,6 +448,8 @@ int main(int argc, char **argv)
 
 	parse_opts(argc, argv, &o);
 	check_opts(&o);
+	if (o.churn)
+		return churn_main(&o);
 	sess.o = &o;
 	sess.recs = calloc(o.vms, sizeof(*sess.recs));	/* large: keep them off the stack */
 	if (!sess.recs)

@@ -73,7 +73,7 @@ static void put_src(FILE *f, const char *key, const struct src_stats *s)
  * What the host offered and what of the options it allowed: a test derives
  * from these, not from its own assumptions, which checks can apply.
  */
-static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
+void report_put_host(FILE *f, const struct vm *vm)
 {
 	const struct host_caps *c = &vm->caps;
 
@@ -83,6 +83,11 @@ static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
 		"\"memory_fault_info\":%d}",
 		c->guest_memfd, c->guest_memfd_flags, c->memory_attributes, c->vm_types,
 		c->user_memory2, c->memory_fault_info);
+}
+
+static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
+{
+	report_put_host(f, vm);
 	fprintf(f, ",\"mem\":{\"size\":%llu,\"shared_view\":\"%s\"}", (ull)vm->mem_size,
 		vm->mem_is_gmem ? "guest_memfd" : "anonymous");
 	fprintf(f, ",\"faults_asked\":%llu", (ull)o->faults_asked);

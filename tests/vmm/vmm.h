@@ -114,6 +114,9 @@ struct opts {
 	uint64_t kill_after;	/* --kill-after-requests; 0: never */
 	enum on_deny on_deny;
 	uint64_t vms;		/* --vms: VMs made one after another in this process */
+	uint64_t churn;		/* --churn: VMs made and destroyed (churn.c); 0: the workload */
+	uint64_t churn_pass_every;	/* destroy every K-th through the helper; 0: never */
+	uint64_t churn_hold_every;	/* keep every M-th to the end; 0: never */
 	const char *json;	/* NULL: stdout */
 	bool verbose;
 	bool gmem_flags_set;	/* --gmem-flags given */
@@ -309,6 +312,7 @@ static inline uint64_t fault_window_size(uint64_t faults)
 /* kvm.c */
 void die_errno(const char *what, int err) __attribute__((noreturn));
 void vm_open(struct vm *vm);
+void vm_check_type(const struct vm *vm, const struct opts *o);
 void vm_create(struct vm *vm, const struct opts *o);
 void vm_set_main_memory(struct vm *vm);
 void vm_fault_window_add(struct vm *vm);
@@ -319,6 +323,9 @@ void vm_fault_window_plug(struct vm *vm, uint64_t page);
 void vm_create_vcpu(struct vm *vm);
 bool vm_set_native(struct vm *vm, bool on);
 void vm_destroy(struct vm *vm);
+
+/* churn.c */
+int churn_run(const struct opts *o, struct vm *kvm);
 
 /* guest.c */
 void guest_load(struct vm *vm);
@@ -342,6 +349,7 @@ void guest_load_swprot(struct vm *vm);
 const char *errno_name(int err, char *buf, size_t len);
 typedef int (*report_put_fn)(FILE *f, const void *ctx);
 int report_put_json(const char *path, report_put_fn put, const void *ctx);
+void report_put_host(FILE *f, const struct vm *vm);
 int report_write(const struct session *s);
 int report_write_durable(const struct session *s);
 void report_and_kill(const struct session *s) __attribute__((noreturn));
