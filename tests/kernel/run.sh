@@ -16,6 +16,8 @@ vms_after_exit() { wait_for 10 "$1 destroyed VMs in privmem vms" destroyed_at_le
 need_root_kvm "kernel tests"
 
 tally bpf_inject "$B/bpf_inject_test"
+# testvmm's --vms and --churn modes on this host, before any privmemd watches
+tally testvmm_modes ./tests/kernel/testvmm_modes.sh
 
 if start_daemon "$T/privmemd.log" -s "$SOCK"; then ok "privmemd starts"; else bad "privmemd starts"; fi
 

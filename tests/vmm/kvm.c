@@ -164,7 +164,8 @@ void vm_open(struct vm *vm)
 	vm->has_gmem = vm->caps.guest_memfd > 0;
 }
 
-void vm_create(struct vm *vm, const struct opts *o)
+/* Whether /dev/kvm can make VMs of --vm-type at all: exit 1 with one line if not. */
+void vm_check_type(const struct vm *vm, const struct opts *o)
 {
 	if (opts_swprot(o) && !vm->has_gmem) {
 		fprintf(stderr, "testvmm: --vm-type 1: KVM has no guest_memfd (KVM_CAP_GUEST_MEMFD=%d)\n",
@@ -173,6 +174,11 @@ void vm_create(struct vm *vm, const struct opts *o)
 	}
 	if (opts_swprot(o))
 		swprot_check_types(vm->kvm_fd);
+}
+
+void vm_create(struct vm *vm, const struct opts *o)
+{
+	vm_check_type(vm, o);
 	vm->vm_fd = xioctl(vm->kvm_fd, PM_KVM_CREATE_VM, (void *)(uintptr_t)o->vm_type,
 			   "KVM_CREATE_VM");
 	vm->mem_size = o->mem;
@@ -345,6 +351,11 @@ bool vm_set_native(struct vm *vm, bool on)
 	return n == 1;
 }
 
+/*
+ * Everything the VM holds goes, so the kernel frees it; what is left is
+ * its record (sizes, flags, counts), which a report may still print
+ * (--vms), with no pointer or fd to be used or closed twice.
+ */
 void vm_destroy(struct vm *vm)
 {
 	if (vm->run)
@@ -363,4 +374,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	vm->run = NULL;
+	vm->fault_mem = vm->mem = NULL;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->gmem_fd = vm->fault_gmem_fd = -1;
 }

@@ -42,6 +42,17 @@ static const char usage[] =
 "                      JSON (fsync'ed) and SIGKILL itself\n"
 "  --start-delay-ms MS sleep after creating the VM, before running the guest\n"
 "  --hold-ms MS        keep the VM open this long after the JSON is written\n"
+"  --vms N             make N VMs (1..64) one after another, each closed before the\n"
+"                      next, seeds seed+0..N-1; the JSON sums them and lists each\n"
+"                      in \"vms\" (default 1: one VM, no \"vms\")\n"
+"  --churn N           instead of the workload: make and destroy N VMs (1..2^20) as fast\n"
+"                      as KVM allows, each with a 2 MiB guest_memfd (where KVM has\n"
+"                      them) and one KVM_SET_MEMORY_ATTRIBUTES, no vCPU; with only\n"
+"                      --vm-type/--swprot, --gmem-flags, --hold-ms, --json, --verbose\n"
+"  --churn-pass-every K  destroy every K-th VM by passing its fds (SCM_RIGHTS) to a\n"
+"                      helper process that closes them (default 0: never)\n"
+"  --churn-hold-every M  keep every M-th VM open to the end of the run, through the\n"
+"                      JSON and --hold-ms (default 0: never)\n"
 "  --json FILE         write the JSON there (default stdout; renamed into place)\n"
 "  --verbose           log each request and fault to stderr\n"
 "  --help              this text\n"
@@ -58,7 +69,8 @@ static const char usage[] =
 enum {
 	OPT_SEED = 256, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS, OPT_EXITS, OPT_MEM,
 	OPT_VM_TYPE, OPT_GMEM_FLAGS, OPT_START_DELAY, OPT_HOLD, OPT_JSON, OPT_VERBOSE,
-	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE,
+	OPT_HELP, OPT_SWPROT, OPT_ON_DENY, OPT_KILL_AFTER, OPT_FAULTS_IF_POSSIBLE, OPT_VMS,
+	OPT_CHURN, OPT_CHURN_PASS, OPT_CHURN_HOLD, OPT_END,
 };
 
 static const struct option longopts[] = {
@@ -80,6 +92,10 @@ static const struct option longopts[] = {
 	{ "swprot", no_argument, NULL, OPT_SWPROT },
 	{ "on-deny", required_argument, NULL, OPT_ON_DENY },
 	{ "kill-after-requests", required_argument, NULL, OPT_KILL_AFTER },
+	{ "vms", required_argument, NULL, OPT_VMS },
+	{ "churn", required_argument, NULL, OPT_CHURN },
+	{ "churn-pass-every", required_argument, NULL, OPT_CHURN_PASS },
+	{ "churn-hold-every", required_argument, NULL, OPT_CHURN_HOLD },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -121,17 +137,63 @@ static uint64_t parse_u64(const char *opt, const char *s, bool suffixes)
 	return (uint64_t)v * mult;
 }
 
+#define MAX_CHURN	(1ull << 20)
+
+_Static_assert(OPT_END - OPT_SEED <= 64, "every option has a bit in `given`");
+
+static uint64_t opt_bit(int opt)
+{
+	return 1ull << (opt - OPT_SEED);
+}
+
+static const char *opt_name(int opt)
+{
+	for (const struct option *l = longopts; l->name; l++)
+		if (l->val == opt)
+			return l->name;
+	return "?";
+}
+
+/*
+ * --churn makes VMs and runs no guest, so every option of the workload is
+ * meaningless with it (and --vms is the other way of making many VMs);
+ * its own options mean nothing without it.  Each is refused, not ignored,
+ * so a test never believes it ran what it did not.
+ */
+static void check_churn_opts(uint64_t given)
+{
+	static const int workload_only[] = {
+		OPT_VMS, OPT_SEED, OPT_REQUESTS, OPT_SIZE, OPT_DIR, OPT_FAULTS,
+		OPT_FAULTS_IF_POSSIBLE, OPT_EXITS, OPT_MEM, OPT_ON_DENY, OPT_KILL_AFTER,
+		OPT_START_DELAY,
+	};
+
+	if (!(given & opt_bit(OPT_CHURN))) {
+		if (given & opt_bit(OPT_CHURN_PASS))
+			bad("--churn-pass-every: only with --churn");
+		if (given & opt_bit(OPT_CHURN_HOLD))
+			bad("--churn-hold-every: only with --churn");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(workload_only) / sizeof(workload_only[0]); i++)
+		if (given & opt_bit(workload_only[i]))
+			bad("--churn and --%s: --churn runs no guest workload", opt_name(workload_only[i]));
+}
+
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	bool gmem_flags_set = false, on_deny_set = false;
-	uint64_t gmem_flags = 0;
+	uint64_t gmem_flags = 0, given = 0;
 	int c;
 
-	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED };
+	*o = (struct opts){ .seed = 1, .requests = 37, .mem = 64ull << 20, .dir = DIR_MIXED,
+			    .vms = 1 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 
+		if (c >= OPT_SEED && c < OPT_END)
+			given |= opt_bit(c);
 		switch (c) {
 		case OPT_SEED: o->seed = parse_u64("seed", optarg, false); break;
 		case OPT_REQUESTS: o->requests = parse_u64("requests", optarg, false); break;
@@ -159,6 +221,18 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			if (!o->kill_after)
 				bad("--kill-after-requests: must be at least 1");
 			break;
+		case OPT_VMS:
+			o->vms = parse_u64("vms", optarg, false);
+			if (!o->vms || o->vms > MAX_VMS)
+				bad("--vms: 1 to %d", MAX_VMS);
+			break;
+		case OPT_CHURN:
+			o->churn = parse_u64("churn", optarg, false);
+			if (!o->churn || o->churn > MAX_CHURN)
+				bad("--churn: 1 to %llu", (unsigned long long)MAX_CHURN);
+			break;
+		case OPT_CHURN_PASS: o->churn_pass_every = parse_u64("churn-pass-every", optarg, false); break;
+		case OPT_CHURN_HOLD: o->churn_hold_every = parse_u64("churn-hold-every", optarg, false); break;
 		case OPT_ON_DENY:
 			if (!strcmp(optarg, "fail"))
 				o->on_deny = DENY_FAIL;
@@ -194,6 +268,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		bad("unexpected argument '%s'", argv[optind]);
 	if (on_deny_set && !opts_swprot(o))
 		bad("--on-deny: only with --vm-type 1 (other VM types convert nothing for real)");
+	check_churn_opts(given);
 
 	o->faults_asked = o->faults;
 	o->gmem_flags_set = gmem_flags_set;
@@ -285,64 +360,123 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
+/*
+ * One VM's whole life but its end: created, its memory and vCPU set up,
+ * the guest run to its hlt.  r->vm is open afterwards, for the report and
+ * --hold-ms (the last VM) or to be destroyed before the next (--vms).
+ */
+static void run_vm(struct vm_rec *r)
+{
+	struct opts *o = &r->o;
+	struct vm *vm = &r->vm;
+	struct truth *t = &r->t;
+
+	vm_create(vm, o);
+	vm_set_main_memory(vm);
+	if (o->faults) {
+		vm->fault_gpa = align_up(vm->mem_size, SZ_2M);
+		vm->fault_size = fault_window_size(o->faults);
+		if (vm->swprot)
+			vm_fault_window_create_unplugged(vm);
+		else
+			vm_fault_window_add(vm);
+	}
+	if (vm->swprot)
+		swprot_set_memory(vm, o, t);
+	vm_create_vcpu(vm);
+	if (vm->swprot) {
+		guest_load_swprot(vm);
+		swprot_prepare(vm, o);
+	} else {
+		guest_load(vm);
+		workload_prepare(vm, o);
+	}
+	guest_set_regs(vm);
+
+	if (o->start_delay_ms)
+		sleep_ms(o->start_delay_ms);
+	if (vm->swprot) {
+		swprot_run(vm, o, t);
+		fprintf(stderr, "testvmm: swprot: %llu hypercalls and %llu memory faults in %.1f ms, "
+			"%.0f requests/s\n", (unsigned long long)t->sw->hypercall,
+			(unsigned long long)t->memory_fault, (double)t->sw->run_ns / 1e6,
+			t->sw->run_ns ? (double)t->sw->handled_requests * 1e9 / (double)t->sw->run_ns : 0.0);
+	} else {
+		workload_run(vm, o, t);
+	}
+
+	if (o->exits && t->loop_ns)
+		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
+			(unsigned long long)t->loop_exits, (unsigned long long)t->loop_ns,
+			(double)t->loop_exits * 1e9 / (double)t->loop_ns);
+}
+
+static void free_truth(struct truth *t)
+{
+	free(t->faults);
+	if (t->sw) {
+		free(t->sw->hcs);
+		free(t->sw);
+	}
+}
+
+/* --churn: only /dev/kvm is opened here; churn.c makes and destroys the VMs. */
+static int churn_main(struct opts *o)
+{
+	struct vm kvm;
+	int rc;
+
+	vm_open(&kvm);
+	fit_to_host(o, &kvm);
+	rc = churn_run(o, &kvm);
+	vm_destroy(&kvm);
+	return rc;
+}
+
+/*
+ * --vms N: N VMs in turn, each with every fd and mapping closed before
+ * the next is made, so the kernel frees its struct kvm and (likely)
+ * hands the same address to the next: what privmem must tell apart.
+ * Each VM's request stream is seeded with seed + its index.  The last VM
+ * stays open through the report and --hold-ms, as a single run's does.
+ */
 int main(int argc, char **argv)
 {
+	static struct session sess;
 	struct opts o;
-	struct vm vm;
-	static struct truth t;	/* large: keep it off the stack */
+	int rc = 0;
 
 	parse_opts(argc, argv, &o);
 	check_opts(&o);
+	if (o.churn)
+		return churn_main(&o);
+	sess.o = &o;
+	sess.recs = calloc(o.vms, sizeof(*sess.recs));	/* large: keep them off the stack */
+	if (!sess.recs)
+		die_errno("calloc", ENOMEM);
 
-	vm_open(&vm);
-	fit_to_host(&o, &vm);
-	vm_create(&vm, &o);
-	vm_set_main_memory(&vm);
-	if (o.faults) {
-		vm.fault_gpa = align_up(vm.mem_size, SZ_2M);
-		vm.fault_size = fault_window_size(o.faults);
-		if (vm.swprot)
-			vm_fault_window_create_unplugged(&vm);
-		else
-			vm_fault_window_add(&vm);
-	}
-	if (vm.swprot)
-		swprot_set_memory(&vm, &o, &t);
-	vm_create_vcpu(&vm);
-	if (vm.swprot) {
-		guest_load_swprot(&vm);
-		swprot_prepare(&vm, &o);
-	} else {
-		guest_load(&vm);
-		workload_prepare(&vm, &o);
-	}
-	guest_set_regs(&vm);
+	for (size_t i = 0; i < o.vms; i++) {
+		struct vm_rec *r = &sess.recs[i];
 
-	if (o.start_delay_ms)
-		sleep_ms(o.start_delay_ms);
-	if (vm.swprot) {
-		swprot_run(&vm, &o, &t);
-		fprintf(stderr, "testvmm: swprot: %llu hypercalls and %llu memory faults in %.1f ms, "
-			"%.0f requests/s\n", (unsigned long long)t.sw->hypercall,
-			(unsigned long long)t.memory_fault, (double)t.sw->run_ns / 1e6,
-			t.sw->run_ns ? (double)t.sw->handled_requests * 1e9 / (double)t.sw->run_ns : 0.0);
-	} else {
-		workload_run(&vm, &o, &t);
+		vm_open(&r->vm);
+		if (i == 0)
+			fit_to_host(&o, &r->vm);
+		r->o = o;
+		r->o.seed = o.seed + i;
+		r->vm.sess = &sess;
+		sess.started = i + 1;
+		run_vm(r);
+		if (i + 1 < o.vms)
+			vm_destroy(&r->vm);
 	}
 
-	if (o.exits && t.loop_ns)
-		fprintf(stderr, "testvmm: exit loop: %llu exits in %llu ns, %.0f exits/s\n",
-			(unsigned long long)t.loop_exits, (unsigned long long)t.loop_ns,
-			(double)t.loop_exits * 1e9 / (double)t.loop_ns);
-	if (report_write(&o, &vm, &t) < 0)
-		return 1;
-	if (o.hold_ms)
+	if (report_write(&sess) < 0)
+		rc = 1;
+	else if (o.hold_ms)
 		sleep_ms(o.hold_ms);
-	vm_destroy(&vm);
-	free(t.faults);
-	if (t.sw) {
-		free(t.sw->hcs);
-		free(t.sw);
-	}
-	return 0;
+	vm_destroy(&sess.recs[o.vms - 1].vm);
+	for (size_t i = 0; i < o.vms; i++)
+		free_truth(&sess.recs[i].t);
+	free(sess.recs);
+	return rc;
 }

@@ -73,7 +73,7 @@ static void put_src(FILE *f, const char *key, const struct src_stats *s)
  * What the host offered and what of the options it allowed: a test derives
  * from these, not from its own assumptions, which checks can apply.
  */
-static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
+void report_put_host(FILE *f, const struct vm *vm)
 {
 	const struct host_caps *c = &vm->caps;
 
@@ -83,6 +83,11 @@ static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
 		"\"memory_fault_info\":%d}",
 		c->guest_memfd, c->guest_memfd_flags, c->memory_attributes, c->vm_types,
 		c->user_memory2, c->memory_fault_info);
+}
+
+static void put_host(FILE *f, const struct opts *o, const struct vm *vm)
+{
+	report_put_host(f, vm);
 	fprintf(f, ",\"mem\":{\"size\":%llu,\"shared_view\":\"%s\"}", (ull)vm->mem_size,
 		vm->mem_is_gmem ? "guest_memfd" : "anonymous");
 	fprintf(f, ",\"faults_asked\":%llu", (ull)o->faults_asked);
@@ -94,8 +99,6 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 {
 	static const char *const deny[] = { "fail", "retry", "stop" };
 	static const char *const outcome[] = { "completed", "stopped", "killed" };
-	const struct guest_hdr_swprot *hdr =
-		(const struct guest_hdr_swprot *)(vm->mem + GUEST_HDR_GPA);
 	char eb[16];
 
 	fprintf(f, ",\"on_deny\":\"%s\",\"outcome\":\"%s\",\"handled_requests\":%llu",
@@ -120,7 +123,7 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 		(ull)sw->shared_discards, (ull)sw->shared_discard_bytes,
 		(ull)sw->shared_discard_errors);
 	fprintf(f, ",\"attr_retries\":%llu,\"guest_failed_requests\":%llu,\"guest_seen_failures\":%llu",
-		(ull)sw->attr_retries, (ull)sw->guest_failed_requests, (ull)hdr->hc_failed);
+		(ull)sw->attr_retries, (ull)sw->guest_failed_requests, (ull)sw->guest_seen_failures);
 	fprintf(f, ",\"slots_plugged\":%llu,\"run_ns\":%llu", (ull)vm->slots_plugged,
 		(ull)sw->run_ns);
 	if (sw->outcome == OUT_STOPPED)
@@ -131,13 +134,14 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 			errno_name(sw->stop_errno, eb, sizeof(eb)));
 }
 
-static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
-		      const struct truth *t)
+/* One VM's keys, or the sums of a run's (--vms), without the braces. */
+static void put_body(FILE *f, const struct opts *o, const struct vm *vm,
+		     const struct truth *t)
 {
 	const char *sep;
 	char eb[16];
 
-	fprintf(f, "{\"pid\":%d,\"seed\":%llu,\"vm_type\":%llu,", (int)getpid(), (ull)o->seed,
+	fprintf(f, "\"pid\":%d,\"seed\":%llu,\"vm_type\":%llu,", (int)getpid(), (ull)o->seed,
 		(ull)o->vm_type);
 	fprintf(f, "\"gmem\":{\"size\":%llu,\"flags\":%llu,\"created\":%llu,\"created_bytes\":%llu},",
 		(ull)(vm->has_gmem ? vm->mem_size : 0), (ull)vm->gmem_flags, (ull)vm->gmem_created, (ull)vm->gmem_created_bytes);
@@ -182,7 +186,174 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
 	put_host(f, o, vm);
 	if (vm->swprot && t->sw)
 		put_swprot(f, o, vm, t->sw);
-	fputs("}\n", f);
+}
+
+
+static void sum_hist(uint64_t *d, const uint64_t *s)
+{
+	for (int b = 0; b < LOG2_BUCKETS; b++)
+		d[b] += s[b];
+}
+
+static void sum_dir(struct dir_stats *d, const struct dir_stats *s)
+{
+	d->attempts += s->attempts;
+	d->attempt_bytes += s->attempt_bytes;
+	d->conversions += s->conversions;
+	d->bytes += s->bytes;
+	sum_hist(d->size_log2_hist, s->size_log2_hist);
+	sum_hist(d->attempt_size_log2_hist, s->attempt_size_log2_hist);
+}
+
+static void sum_src(struct src_stats *d, const struct src_stats *s)
+{
+	d->attempts += s->attempts;
+	d->conversions += s->conversions;
+	d->bytes += s->bytes;
+}
+
+/* d->hcs has room for HC_LIST_MAX: the run's first ones, as for one VM. */
+static void sum_swprot(struct swprot_truth *d, const struct swprot_truth *s)
+{
+	struct hc_rec *hcs = d->hcs;
+	size_t nhcs = d->nhcs;
+
+	d->hypercall += s->hypercall;
+	d->hc_to_private += s->hc_to_private;
+	d->hc_to_shared += s->hc_to_shared;
+	for (size_t i = 0; i < s->nhcs && nhcs < HC_LIST_MAX; i++)
+		hcs[nhcs++] = s->hcs[i];
+	d->setup_attr_calls += s->setup_attr_calls;
+	d->setup_attr_bytes += s->setup_attr_bytes;
+	sum_hist(d->setup_attr_size_log2_hist, s->setup_attr_size_log2_hist);
+	sum_src(&d->by_hypercall, &s->by_hypercall);
+	sum_src(&d->by_fault, &s->by_fault);
+	d->shared_discards += s->shared_discards;
+	d->shared_discard_bytes += s->shared_discard_bytes;
+	d->shared_discard_errors += s->shared_discard_errors;
+	d->attr_retries += s->attr_retries;
+	d->guest_failed_requests += s->guest_failed_requests;
+	d->guest_seen_failures += s->guest_seen_failures;
+	d->handled_requests += s->handled_requests;
+	d->run_ns += s->run_ns;
+	/* how the run ended is how its last VM ended: a stop or a kill ends the run */
+	d->outcome = s->outcome;
+	d->stop_hypercall = s->stop_hypercall;
+	d->stop_gpa = s->stop_gpa;
+	d->stop_size = s->stop_size;
+	d->stop_to_private = s->stop_to_private;
+	d->stop_errno = s->stop_errno;
+	d->hcs = hcs;
+	d->nhcs = nhcs;
+}
+
+/* d->faults has room for every VM's faults: listed in creation order. */
+static void sum_truth(struct truth *d, const struct truth *s)
+{
+	d->mailbox += s->mailbox;
+	d->memory_fault += s->memory_fault;
+	sum_dir(&d->to_private, &s->to_private);
+	sum_dir(&d->to_shared, &s->to_shared);
+	for (int e = 0; e < ERRNO_SLOTS; e++)
+		d->attr_errors[e] += s->attr_errors[e];
+	d->discards += s->discards;
+	d->discard_bytes += s->discard_bytes;
+	d->discard_errors += s->discard_errors;
+	for (size_t i = 0; i < s->nfaults; i++)
+		d->faults[d->nfaults++] = s->faults[i];
+	for (int r = 0; r < EXIT_SLOTS; r++)
+		d->exits[r] += s->exits[r];
+	d->kvm_run_errors += s->kvm_run_errors;
+	d->loop_exits += s->loop_exits;
+	d->loop_ns += s->loop_ns;
+	if (d->sw && s->sw)
+		sum_swprot(d->sw, s->sw);
+}
+
+/*
+ * --vms: the top level of a run, its counts summed over the VMs made so
+ * far (README.md says which keys are sums); what every VM shares (host,
+ * sizes, flags) is the first VM's.
+ */
+struct sums {
+	struct vm vm;
+	struct truth t;
+	struct swprot_truth sw;
+};
+
+static struct sums *sum_session(const struct session *s)
+{
+	struct sums *u = calloc(1, sizeof(*u));
+	size_t nfaults = 0;
+
+	if (!u)
+		return NULL;
+	for (size_t i = 0; i < s->started; i++)
+		nfaults += s->recs[i].t.nfaults;
+	u->vm = s->recs[0].vm;
+	u->vm.gmem_created = u->vm.gmem_created_bytes = u->vm.slots_plugged = 0;
+	u->t.faults = calloc(nfaults ? nfaults : 1, sizeof(*u->t.faults));
+	u->sw.hcs = calloc(HC_LIST_MAX, sizeof(*u->sw.hcs));
+	if (!u->t.faults || !u->sw.hcs) {
+		free(u->t.faults);
+		free(u->sw.hcs);
+		free(u);
+		return NULL;
+	}
+	if (s->recs[0].t.sw)
+		u->t.sw = &u->sw;
+	for (size_t i = 0; i < s->started; i++) {
+		const struct vm_rec *r = &s->recs[i];
+
+		u->vm.gmem_created += r->vm.gmem_created;
+		u->vm.gmem_created_bytes += r->vm.gmem_created_bytes;
+		u->vm.slots_plugged += r->vm.slots_plugged;
+		sum_truth(&u->t, &r->t);
+	}
+	return u;
+}
+
+static void free_sums(struct sums *u)
+{
+	free(u->t.faults);
+	free(u->sw.hcs);
+	free(u);
+}
+
+/*
+ * The report: one VM's object as it has always been, or (--vms N > 1) the
+ * sums with every VM's own object in "vms", in creation order.
+ */
+static int put_session(FILE *f, const struct session *s)
+{
+	struct sums *u;
+
+	if (s->o->vms <= 1) {
+		const struct vm_rec *r = &s->recs[0];
+
+		fputc('{', f);
+		put_body(f, &r->o, &r->vm, &r->t);
+		fputs("}\n", f);
+		return 0;
+	}
+	u = sum_session(s);
+	if (!u) {
+		fprintf(stderr, "testvmm: writing JSON: %s\n", strerror(ENOMEM));
+		return -1;
+	}
+	fputc('{', f);
+	put_body(f, s->o, &u->vm, &u->t);
+	fputs(",\"vms\":[", f);
+	for (size_t i = 0; i < s->started; i++) {
+		const struct vm_rec *r = &s->recs[i];
+
+		fprintf(f, "%s{\"vm_index\":%zu,", i ? "," : "", i);
+		put_body(f, &r->o, &r->vm, &r->t);
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+	free_sums(u);
+	return 0;
 }
 
 /*
@@ -191,15 +362,15 @@ static void put_truth(FILE *f, const struct opts *o, const struct vm *vm,
  * durable, the file and then its directory are fsync'ed too (before a
  * SIGKILL or a stop, whoever reads the file next must find it whole).
  */
-static int write_json(const struct opts *o, const struct vm *vm, const struct truth *t,
-		      bool durable)
+static int write_json(const char *path, bool durable, report_put_fn put, const void *ctx)
 {
 	char tmp[4096];
 	struct stat st;
 	FILE *f;
 
-	if (!o->json || !strcmp(o->json, "-")) {
-		put_truth(stdout, o, vm, t);
+	if (!path || !strcmp(path, "-")) {
+		if (put(stdout, ctx) < 0)
+			return -1;
 		if (fflush(stdout)) {
 			fprintf(stderr, "testvmm: writing JSON: %s\n", strerror(errno));
 			return -1;
@@ -207,17 +378,19 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 		return 0;
 	}
 	/* a device or fifo (--json /dev/null) is written, never renamed over */
-	if (stat(o->json, &st) == 0 && !S_ISREG(st.st_mode)) {
-		f = fopen(o->json, "w");
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int rc;
+
+		f = fopen(path, "w");
 		if (!f) {
-			fprintf(stderr, "testvmm: %s: %s\n", o->json, strerror(errno));
+			fprintf(stderr, "testvmm: %s: %s\n", path, strerror(errno));
 			return -1;
 		}
-		put_truth(f, o, vm, t);
-		return fclose(f) ? -1 : 0;
+		rc = put(f, ctx);
+		return fclose(f) || rc < 0 ? -1 : 0;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", o->json, (int)getpid()) >= sizeof(tmp)) {
-		fprintf(stderr, "testvmm: %s: name too long\n", o->json);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
+		fprintf(stderr, "testvmm: %s: name too long\n", path);
 		return -1;
 	}
 	f = fopen(tmp, "w");
@@ -225,9 +398,13 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 		fprintf(stderr, "testvmm: %s: %s\n", tmp, strerror(errno));
 		return -1;
 	}
-	put_truth(f, o, vm, t);
-	if ((durable && (fflush(f) || fsync(fileno(f)))) || fclose(f) || rename(tmp, o->json)) {
-		fprintf(stderr, "testvmm: writing %s: %s\n", o->json, strerror(errno));
+	if (put(f, ctx) < 0) {
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	if ((durable && (fflush(f) || fsync(fileno(f)))) || fclose(f) || rename(tmp, path)) {
+		fprintf(stderr, "testvmm: writing %s: %s\n", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -235,10 +412,10 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 		char dir[4096];
 		int fd;
 
-		snprintf(dir, sizeof(dir), "%s", o->json);
+		snprintf(dir, sizeof(dir), "%s", path);
 		fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd)) {
-			fprintf(stderr, "testvmm: fsync of %s's directory: %s\n", o->json, strerror(errno));
+			fprintf(stderr, "testvmm: fsync of %s's directory: %s\n", path, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return -1;
@@ -248,22 +425,33 @@ static int write_json(const struct opts *o, const struct vm *vm, const struct tr
 	return 0;
 }
 
-int report_write(const struct opts *o, const struct vm *vm, const struct truth *t)
+/* Any JSON testvmm writes (--json, or stdout), the same careful way. */
+int report_put_json(const char *path, report_put_fn put, const void *ctx)
 {
-	return write_json(o, vm, t, false);
+	return write_json(path, false, put, ctx);
 }
 
-int report_write_durable(const struct opts *o, const struct vm *vm, const struct truth *t)
+static int put_session_cb(FILE *f, const void *ctx)
 {
-	return write_json(o, vm, t, true);
+	return put_session(f, ctx);
+}
+
+int report_write(const struct session *s)
+{
+	return write_json(s->o->json, false, put_session_cb, s);
+}
+
+int report_write_durable(const struct session *s)
+{
+	return write_json(s->o->json, true, put_session_cb, s);
 }
 
 /* --kill-after-requests: the truth so far, durably, then SIGKILL (no cleanup at all). */
-void report_and_kill(const struct opts *o, const struct vm *vm, const struct truth *t)
+void report_and_kill(const struct session *s)
 {
-	report_write_durable(o, vm, t);
+	report_write_durable(s);
 	fprintf(stderr, "testvmm: --kill-after-requests %llu reached: SIGKILL\n",
-		(unsigned long long)o->kill_after);
+		(unsigned long long)s->o->kill_after);
 	kill(getpid(), SIGKILL);
 	abort();
 }

@@ -173,6 +173,15 @@ void swprot_prepare(struct vm *vm, const struct opts *o)
 	hdr->hc_failed = 0;
 }
 
+/* The guest's count of failed hypercalls, while its memory is still there. */
+static void read_guest_seen(struct sw_state *st)
+{
+	const struct guest_hdr_swprot *hdr =
+		(const struct guest_hdr_swprot *)(st->vm->mem + GUEST_HDR_GPA);
+
+	st->sw->guest_seen_failures = hdr->hc_failed;
+}
+
 static void stop_vm(struct sw_state *st, bool hypercall, uint64_t gpa, uint64_t size,
 		    bool to_private, int err)
 {
@@ -185,20 +194,23 @@ static void stop_vm(struct sw_state *st, bool hypercall, uint64_t gpa, uint64_t 
 	sw->stop_to_private = to_private;
 	sw->stop_errno = err;
 	sw->run_ns = now_ns() - st->t0;
+	read_guest_seen(st);
 	fprintf(stderr, "testvmm: %s conversion of [0x%llx, 0x%llx) failed: %s; stopping the VM "
 		"(--on-deny stop)\n", to_private ? "to_private" : "to_shared",
 		(unsigned long long)gpa, (unsigned long long)(gpa + size), strerror(err));
-	if (report_write_durable(st->o, st->vm, st->t) < 0)
+	if (report_write_durable(st->vm->sess) < 0)
 		exit(1);
 	exit(EXIT_STOPPED);
 }
 
 static void maybe_kill(struct sw_state *st)
 {
-	if (st->o->kill_after && st->sw->handled_requests == st->o->kill_after) {
+	/* counted over the whole run: with --vms, earlier VMs' requests too */
+	if (st->o->kill_after && ++st->vm->sess->handled == st->o->kill_after) {
 		st->sw->outcome = OUT_KILLED;
 		st->sw->run_ns = now_ns() - st->t0;
-		report_and_kill(st->o, st->vm, st->t);
+		read_guest_seen(st);
+		report_and_kill(st->vm->sess);
 	}
 }
 
@@ -484,5 +496,6 @@ void swprot_run(struct vm *vm, const struct opts *o, struct truth *t)
 		}
 	}
 	t->sw->run_ns = now_ns() - st.t0;
+	read_guest_seen(&st);
 	free(st.plugged);
 }

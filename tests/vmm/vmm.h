@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <linux/kvm.h>
 #include <privmem/kvm_abi.h>
@@ -112,6 +113,10 @@ struct opts {
 	uint64_t gmem_flags;
 	uint64_t kill_after;	/* --kill-after-requests; 0: never */
 	enum on_deny on_deny;
+	uint64_t vms;		/* --vms: VMs made one after another in this process */
+	uint64_t churn;		/* --churn: VMs made and destroyed (churn.c); 0: the workload */
+	uint64_t churn_pass_every;	/* destroy every K-th through the helper; 0: never */
+	uint64_t churn_hold_every;	/* keep every M-th to the end; 0: never */
 	const char *json;	/* NULL: stdout */
 	bool verbose;
 	bool gmem_flags_set;	/* --gmem-flags given */
@@ -173,6 +178,8 @@ struct vm {
 	bool swprot;
 	uint64_t nr_memslots;	/* KVM_CAP_NR_MEMSLOTS */
 	uint64_t slots_plugged;
+
+	struct session *sess;	/* the run this VM is part of (reports write all of it) */
 };
 
 #define LOG2_BUCKETS		64
@@ -246,6 +253,12 @@ struct swprot_truth {
 	uint64_t shared_discard_errors;
 	uint64_t attr_retries;
 	uint64_t guest_failed_requests;	/* requests the VMM failed (--on-deny fail/retry) */
+	/*
+	 * The guest's own count of failed hypercalls (guest_hdr_swprot.hc_failed),
+	 * copied out of guest memory when the run ends, stops or is killed: the
+	 * report may be written after that memory is gone (--vms).
+	 */
+	uint64_t guest_seen_failures;
 	uint64_t handled_requests;	/* hypercalls + memory faults handled */
 	uint64_t run_ns;		/* first KVM_RUN to the final hlt */
 	enum outcome outcome;
@@ -256,6 +269,27 @@ struct swprot_truth {
 };
 
 #define HC_LIST_MAX		65536
+
+/* --vms: at most this many VMs in one run (each keeps its records to the end). */
+#define MAX_VMS			64
+
+/* One VM of a run: its options (seed + index), VMM state and ground truth. */
+struct vm_rec {
+	struct opts o;
+	struct vm vm;
+	struct truth t;
+};
+
+/*
+ * The run: every VM made so far, so that a report written from inside one
+ * VM's run (--kill-after-requests, --on-deny stop) has all of them.
+ */
+struct session {
+	const struct opts *o;	/* as given: the top level's seed */
+	struct vm_rec *recs;	/* o->vms of them */
+	size_t started;		/* VMs made so far; the last may still be running */
+	uint64_t handled;	/* requests and memory faults of all VMs (--kill-after-requests) */
+};
 
 /*
  * The host may read and write a guest_memfd through mmap only with both
@@ -278,6 +312,7 @@ static inline uint64_t fault_window_size(uint64_t faults)
 /* kvm.c */
 void die_errno(const char *what, int err) __attribute__((noreturn));
 void vm_open(struct vm *vm);
+void vm_check_type(const struct vm *vm, const struct opts *o);
 void vm_create(struct vm *vm, const struct opts *o);
 void vm_set_main_memory(struct vm *vm);
 void vm_fault_window_add(struct vm *vm);
@@ -288,6 +323,9 @@ void vm_fault_window_plug(struct vm *vm, uint64_t page);
 void vm_create_vcpu(struct vm *vm);
 bool vm_set_native(struct vm *vm, bool on);
 void vm_destroy(struct vm *vm);
+
+/* churn.c */
+int churn_run(const struct opts *o, struct vm *kvm);
 
 /* guest.c */
 void guest_load(struct vm *vm);
@@ -309,11 +347,11 @@ void guest_load_swprot(struct vm *vm);
 
 /* report.c */
 const char *errno_name(int err, char *buf, size_t len);
-int report_write(const struct opts *o, const struct vm *vm,
-		 const struct truth *t);
-int report_write_durable(const struct opts *o, const struct vm *vm,
-			 const struct truth *t);
-void report_and_kill(const struct opts *o, const struct vm *vm, const struct truth *t)
-	__attribute__((noreturn));
+typedef int (*report_put_fn)(FILE *f, const void *ctx);
+int report_put_json(const char *path, report_put_fn put, const void *ctx);
+void report_put_host(FILE *f, const struct vm *vm);
+int report_write(const struct session *s);
+int report_write_durable(const struct session *s);
+void report_and_kill(const struct session *s) __attribute__((noreturn));
 
 #endif

@@ -132,15 +132,17 @@ struct run_state {
 	bool native;		/* PVM native mode switched on for this fault */
 	bool loop_running;
 	uint64_t loop_t0;
-	uint64_t handled;	/* requests and memory faults, for --kill-after-requests */
 	bool done;
 };
 
-/* --kill-after-requests: the ground truth so far on disk, then SIGKILL. */
+/*
+ * --kill-after-requests: the ground truth so far on disk, then SIGKILL.
+ * Counted over the whole run: with --vms, earlier VMs' requests too.
+ */
 static void maybe_kill(struct run_state *st)
 {
-	if (st->o->kill_after && ++st->handled == st->o->kill_after)
-		report_and_kill(st->o, st->vm, st->t);
+	if (st->o->kill_after && ++st->vm->sess->handled == st->o->kill_after)
+		report_and_kill(st->vm->sess);
 }
 
 static void count(struct dir_stats *d, uint64_t size, bool ok)
