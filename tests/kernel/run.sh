@@ -40,6 +40,16 @@ wait $V2 && wait $V3 && ok "two testvmm runs" || bad "two testvmm runs"
 vms_after_exit 3 "$T/pm2.json"
 tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
+# #16.1: VMs one after another in one process (the freed struct kvm often
+# comes back for the next): each creation is its own VM with its own books.
+if "$B/testvmm" --vms 4 --seed 11 --requests 9 $TESTVMM_FAULTS --json "$T/gtn.json" >/dev/null 2>"$T/vmmn.err"; then
+	ok "testvmm --vms 4"
+else
+	bad "testvmm --vms 4: $(cat "$T/vmmn.err")"
+fi
+vms_after_exit 7 "$T/pmn.json"
+tally vms_in_turn "$B/gtcompare" "$T/pmn.json" "$T/gtn.json"
+
 # A 32-bit VMM: its ioctls take the compat path, which the syscalls:*
 # events skip; the trampolines, or the raw_syscalls fallback, must see its
 # VM created, and book it under its pid.
