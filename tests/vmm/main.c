@@ -416,6 +416,8 @@ static void free_truth(struct truth *t)
 	free(t->faults);
 	if (t->sw) {
 		free(t->sw->hcs);
+		free(t->sw->private_bits);
+		free(t->sw->shared_before);
 		free(t->sw);
 	}
 }

@@ -114,6 +114,12 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 			i ? "," : "", (ull)sw->hcs[i].gpa, (ull)sw->hcs[i].npages,
 			(ull)sw->hcs[i].attrs, (long long)sw->hcs[i].ret);
 	fprintf(f, "],\"hypercalls_listed\":%llu", (ull)sw->nhcs);
+	if (sw->shared_before) {
+		fputs(",\"to_shared_shared_before\":[", f);
+		for (size_t i = 0; i < sw->nshared_before; i++)
+			fprintf(f, "%s%llu", i ? "," : "", (ull)sw->shared_before[i]);
+		fprintf(f, "],\"private_bytes\":%llu", (ull)sw->private_bytes);
+	}
 	fputs(",\"by_source\":{", f);
 	put_src(f, "hypercall", &sw->by_hypercall);
 	fputc(',', f);

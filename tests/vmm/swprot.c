@@ -102,6 +102,29 @@ static int set_attributes(struct vm *vm, uint64_t gpa, uint64_t size, bool to_pr
 	return ioctl(vm->vm_fd, PM_KVM_SET_MEMORY_ATTRIBUTES, &a) < 0 ? errno : 0;
 }
 
+#define PRIVATE_MAP_PAGES	(1ull << 20)	/* 4 GiB: all guest memory and the fault window */
+
+/* The pages [gpa, gpa + size) now have PRIVATE (or not): the truth's bitmap. */
+static void note_attributes(struct swprot_truth *sw, uint64_t gpa, uint64_t size, bool to_private)
+{
+	for (uint64_t p = gpa >> 12; p < (gpa + size) >> 12 && p < PRIVATE_MAP_PAGES; p++) {
+		uint8_t bit = 1u << (p & 7), *w = &sw->private_bits[p >> 3];
+
+		if (to_private && !(*w & bit)) {
+			*w |= bit;
+			sw->private_bytes += 4096;
+		} else if (!to_private && (*w & bit)) {
+			*w &= (uint8_t)~bit;
+			sw->private_bytes -= 4096;
+		}
+	}
+}
+
+static uint64_t shared_bytes(const struct vm *vm, const struct swprot_truth *sw)
+{
+	return sw->private_bytes >= vm->gmem_created_bytes ? 0 : vm->gmem_created_bytes - sw->private_bytes;
+}
+
 static void setup_private(struct vm *vm, struct swprot_truth *sw, uint64_t gpa, uint64_t size,
 			  const char *what)
 {
@@ -114,6 +137,7 @@ static void setup_private(struct vm *vm, struct swprot_truth *sw, uint64_t gpa, 
 			(unsigned long long)(gpa + size), errno_name(err, eb, sizeof(eb)), strerror(err));
 		exit(1);
 	}
+	note_attributes(sw, gpa, size, true);
 	sw->setup_attr_calls++;
 	sw->setup_attr_bytes += size;
 	sw->setup_attr_size_log2_hist[log2_floor(size)]++;
@@ -129,7 +153,9 @@ void swprot_set_memory(struct vm *vm, const struct opts *o, struct truth *t)
 	t->sw = sw;
 	sw->hcs = calloc(o->requests < HC_LIST_MAX ? (o->requests ? o->requests : 1) : HC_LIST_MAX,
 			 sizeof(*sw->hcs));
-	if (!sw->hcs)
+	sw->private_bits = calloc(PRIVATE_MAP_PAGES / 8, 1);
+	sw->shared_before = calloc(HC_LIST_MAX, sizeof(*sw->shared_before));
+	if (!sw->hcs || !sw->private_bits || !sw->shared_before)
 		die_errno("calloc", ENOMEM);
 	if (o->faults + 1 > vm->nr_memslots) {
 		fprintf(stderr, "testvmm: --faults %llu: each fault plugs a memslot and this KVM has %llu\n",
@@ -252,12 +278,15 @@ static int convert(struct sw_state *st, uint64_t gpa, uint64_t size, bool to_pri
 	char eb[16];
 
 	for (int tries = 0;; tries++) {
+		if (!to_private && sw->nshared_before < HC_LIST_MAX)
+			sw->shared_before[sw->nshared_before++] = shared_bytes(st->vm, sw);
 		err = set_attributes(st->vm, gpa, size, to_private);
 		d->attempts++;
 		d->attempt_bytes += size;
 		d->attempt_size_log2_hist[b]++;
 		s->attempts++;
 		if (!err) {
+			note_attributes(sw, gpa, size, to_private);
 			d->conversions++;
 			d->bytes += size;
 			d->size_log2_hist[b]++;

@@ -261,6 +261,16 @@ struct swprot_truth {
 	uint64_t guest_seen_failures;
 	uint64_t handled_requests;	/* hypercalls + memory faults handled */
 	uint64_t run_ns;		/* first KVM_RUN to the final hlt */
+	/*
+	 * KVM's PRIVATE bit per guest page below 4 GiB, as this VMM set it,
+	 * and, before each to_shared attempt, the bytes of guest_memfd not
+	 * private: the truth of privmem's max_shared ceiling (the first
+	 * HC_LIST_MAX attempts). NULL in the sums of a --vms run.
+	 */
+	uint8_t *private_bits;
+	uint64_t private_bytes;
+	uint64_t *shared_before;
+	size_t nshared_before;
 	enum outcome outcome;
 	/* --on-deny stop: the request that stopped the VM */
 	bool stop_hypercall;

@@ -165,10 +165,10 @@ eq priv_limit_spares_to_shared "$(gterr pshared EPERM)" 0
 stop
 
 # 5d. max_shared: a SW_PROTECTED VM converts 2 MiB at a time to shared; the
-#     policy holds its shared bytes (privmem's estimate, privmem.policy(5):
-#     the guest's gmem size, less what was made private, plus what was
-#     shared) to 25% of its memory. Which attempts cross the line follows
-#     from testvmm's truth: its setup bytes, its gmem, and its requests.
+#     policy holds its shared bytes (privmem.policy(5): open guest_memfd
+#     bytes whose pages lack KVM's PRIVATE attribute) to 25% of its memory.
+#     Which attempts cross the line follows from testvmm's truth: its own
+#     page-by-page record of what it made private, before each attempt.
 cat >$T/maxsh.yaml <<'Y'
 mode: enforce
 vms:
@@ -178,15 +178,16 @@ Y
 start $T/maxsh.yaml || exit 1
 vmrun maxsh --swprot --requests 60 --size 2097152 --dir shared --start-delay-ms 300
 # (not n: vt_fail and vmrun use that name)
-guest=$(gt maxsh gmem.created_bytes); setup=$(gt maxsh setup_attr_bytes); natt=$(gt maxsh to_shared.attempts)
-if [ -n "$guest" ] && [ -n "$setup" ] && [ -n "$natt" ]; then
-	# the model: shared starts at 0 (no INIT_SHARED), the setup's private
-	# conversions take it below, each allowed 2 MiB adds; none above 25%
-	want=$(awk -v g="$guest" -v s="$setup" -v n="$natt" 'BEGIN {
-		cap = int(g / 1000) * 250 + int((g % 1000) * 250 / 1000); d = -s; den = 0	# decide.h pm_permille_of
-		for (i = 0; i < n; i++) { sh = d > 0 ? d : 0; if (sh + 2097152 > cap) den++; else d += 2097152 }
-		print den }')
-	vt_info "max_shared: guest $guest, setup $setup, $natt attempts: $want over 25%"
+guest=$(gt maxsh gmem.created_bytes); natt=$(gt maxsh to_shared.attempts)
+if [ -n "$guest" ] && [ -n "$natt" ] && [ -n "$(gt maxsh to_shared_shared_before.0)" ]; then
+	cap=$(awk -v g="$guest" 'BEGIN { print int(g / 1000) * 250 + int((g % 1000) * 250 / 1000) }')	# decide.h pm_permille_of
+	want=0 i=0
+	while [ $i -lt "$natt" ]; do
+		sb=$(gt maxsh to_shared_shared_before.$i) || { vt_fail maxsh_truth "no shared_before for attempt $i"; break; }
+		[ $((sb + 2097152)) -gt "$cap" ] && want=$((want + 1))
+		i=$((i + 1))
+	done
+	vt_info "max_shared: guest $guest, cap $cap, $natt attempts: $want over 25%"
 	[ "$want" -gt 0 ] && vt_pass maxsh_policy_bites || vt_fail maxsh_policy_bites "60 x 2 MiB never reach 25% of $guest"
 	eq maxsh_vmm_eperm "$(gterr maxsh EPERM)" "$want"
 	eq maxsh_denied "$(pm maxsh denied)" "$want"
