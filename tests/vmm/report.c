@@ -115,9 +115,10 @@ static void put_swprot(FILE *f, const struct opts *o, const struct vm *vm,
 			(ull)sw->hcs[i].attrs, (long long)sw->hcs[i].ret);
 	fprintf(f, "],\"hypercalls_listed\":%llu", (ull)sw->nhcs);
 	if (sw->shared_before) {
-		fputs(",\"to_shared_shared_before\":[", f);
+		fputs(",\"to_shared_attempts\":[", f);
 		for (size_t i = 0; i < sw->nshared_before; i++)
-			fprintf(f, "%s%llu", i ? "," : "", (ull)sw->shared_before[i]);
+			fprintf(f, "%s{\"shared_before\":%llu,\"size\":%llu}", i ? "," : "",
+				(ull)sw->shared_before[i].shared_before, (ull)sw->shared_before[i].size);
 		fprintf(f, "],\"private_bytes\":%llu", (ull)sw->private_bytes);
 	}
 	fputs(",\"by_source\":{", f);

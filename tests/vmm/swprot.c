@@ -278,8 +278,10 @@ static int convert(struct sw_state *st, uint64_t gpa, uint64_t size, bool to_pri
 	char eb[16];
 
 	for (int tries = 0;; tries++) {
-		if (!to_private && sw->nshared_before < HC_LIST_MAX)
-			sw->shared_before[sw->nshared_before++] = shared_bytes(st->vm, sw);
+		if (!to_private && sw->nshared_before < HC_LIST_MAX) {
+			sw->shared_before[sw->nshared_before].shared_before = shared_bytes(st->vm, sw);
+			sw->shared_before[sw->nshared_before++].size = size;
+		}
 		err = set_attributes(st->vm, gpa, size, to_private);
 		d->attempts++;
 		d->attempt_bytes += size;

@@ -269,7 +269,7 @@ struct swprot_truth {
 	 */
 	uint8_t *private_bits;
 	uint64_t private_bytes;
-	uint64_t *shared_before;
+	struct { uint64_t shared_before, size; } *shared_before;
 	size_t nshared_before;
 	enum outcome outcome;
 	/* --on-deny stop: the request that stopped the VM */
