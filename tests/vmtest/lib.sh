@@ -58,3 +58,17 @@ vt_needs_swprot() {
 		exit 0
 	fi
 }
+# vt_stuck PID: where a process that should have finished is (its kernel
+# stack and state, one line), then it is killed, so the tests after it do
+# not trip over its instance lock.
+vt_stuck() {
+	_st="state $(awk '/^State/ {print $2}' /proc/$1/status 2>/dev/null) wchan $(cat /proc/$1/wchan 2>/dev/null)"
+	_st="$_st stack: $(tr '\n' ' ' </proc/$1/stack 2>/dev/null | cut -c1-600)"
+	for _t in /proc/$1/task/*; do
+		[ -r "$_t/stack" ] && _st="$_st | $(basename "$_t"): $(head -n 4 "$_t/stack" | tr '\n' ' ')"
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	echo "$_st"
+}
+

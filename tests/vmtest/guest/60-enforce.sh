@@ -17,7 +17,7 @@ start() { # policy-file
 	P=$!
 	vt_wait_for $T/d.log ready 120
 	if ! grep -q ready $T/d.log; then
-		kill -0 "$P" 2>/dev/null && why="still starting after 120 s" || { wait "$P"; why="exited $?"; }
+		kill -0 "$P" 2>/dev/null && why="still starting after 120 s: $(vt_stuck "$P")" || { wait "$P"; why="exited $?"; }
 		vt_fail "start_$(basename "$1")" "$why: $(tail -n 3 $T/d.log) $(dmesg | tail -n 3)"
 		return 1
 	fi

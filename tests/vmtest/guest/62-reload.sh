@@ -13,7 +13,7 @@ start() { # name args...
 	privmemd -s $S "$@" >$T/$n.log 2>&1 &
 	P=$!
 	vt_wait_for $T/$n.log ready 120 && return 0
-	kill -0 "$P" 2>/dev/null && why="still starting" || { wait "$P"; why="exited $?"; }
+	kill -0 "$P" 2>/dev/null && why="still starting: $(vt_stuck "$P")" || { wait "$P"; why="exited $?"; }
 	vt_fail "start_$n" "$why: $(tail -n 3 $T/$n.log)"
 	P=
 	return 1
