@@ -131,6 +131,23 @@ static int do_reload(int argc, char **argv)
 	return rc;
 }
 
+/* Only what needs an operator: per-VM kernel state refused for want of room (fails closed). */
+static void print_kernel_state_plain(json_object *o)
+{
+	json_object *full = pm_json_at(o, "kernel_state.full");
+	uint64_t n = 0;
+
+	if (!full || !json_object_is_type(full, json_type_object))
+		return;
+	json_object_object_foreach(full, k, v) {
+		(void)k;
+		n += json_object_get_uint64(v);
+	}
+	if (n)
+		printf("WARNING: kernel per-VM state refused %" PRIu64 " times (maps full; enforcement denies "
+		       "no_state): see status --json kernel_state\n\n", n);
+}
+
 static void print_status_plain(json_object *o)
 {
 	json_object *hooks;
@@ -140,6 +157,7 @@ static void print_status_plain(json_object *o)
 	printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
 	       pm_json_u64(o, "vms", 0), pm_json_u64(o, "events", 0), pm_json_u64(o, "lost", 0),
 	       pm_json_u64(o, "lost", 0) ? " (EVENTS WERE LOST)" : "", pm_json_u64(o, "bad_events", 0));
+	print_kernel_state_plain(o);
 	print_policy_plain(o);
 	if (json_object_object_get_ex(o, "hooks", &hooks))
 		print_hooks_plain(hooks);
