@@ -9,6 +9,9 @@ ROUNDS=${ROUNDS:-5}
 # to prove the bench runs and measures; its figures are not for the table.
 SMOKE=${BENCH_SMOKE:-0}
 EXITS=200000 CALLS=2000000
+# BENCH_WORKLOADS="exits" (a subset of "exits getppid ioctl"): only those
+# rows of the capture-overhead table, then stop
+WORKLOADS=${BENCH_WORKLOADS:-exits getppid ioctl}
 [ "$SMOKE" = 1 ] && ROUNDS=1 EXITS=2000 CALLS=20000
 T=$(mktemp -d /tmp/privmem-bench.XXXXXX)
 DPID=
@@ -53,14 +56,14 @@ if bpftool prog show 2>/dev/null | grep -q ' name pm_'; then
 	echo "bench: privmem BPF programs are already loaded (a privmemd running?): stop them first" >&2
 	exit 1
 fi
-for what in exits getppid ioctl; do
+for what in $WORKLOADS; do
 	for mode in bare tp nosys lean; do : >"$T/$what.$mode"; done
 	for _ in $(seq "$ROUNDS"); do
 		for mode in bare tp nosys lean; do run_mode $mode $what >>"$T/$what.$mode"; done
 	done
 done
 printf '\n| workload | bare | privmemd (syscall tp) | ratio | --no-syscall-hooks | ratio | --no-syscall-hooks --no-exit-stats | ratio |\n|---|---|---|---|---|---|---|---|\n'
-for what in exits getppid ioctl; do
+for what in $WORKLOADS; do
 	b=$(median <"$T/$what.bare"); t=$(median <"$T/$what.tp"); n=$(median <"$T/$what.nosys"); l=$(median <"$T/$what.lean")
 	case $what in
 	exits) unit="ns per 200k exits"; label="testvmm port-I/O exit loop" ;;
@@ -73,6 +76,7 @@ for what in exits getppid ioctl; do
 done
 echo
 echo "ratio = bare time / attached time (1.000x = no slowdown; 0.980x = 2% slower). Medians of $ROUNDS alternating rounds."
+[ -n "${BENCH_WORKLOADS:-}" ] && exit 0
 echo
 echo "## ingest"
 "$B/ingest" 2 | tee "$T/ingest.json"

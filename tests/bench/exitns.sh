@@ -1,0 +1,38 @@
+#!/bin/bash
+# The exit hook's own cost per exit, by kernel.bpf_stats_enabled: privmemd
+# with exit counts (--no-syscall-hooks) and without (--no-exit-stats), each
+# over a testvmm port-I/O exit loop, and the run_time_ns / run_cnt of
+# pm_exit. The stats switch is the kernel's, for every program on the host:
+# it is on only while the loop runs and is put back as it was.
+set -eu
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+EXITS=${EXITS:-200000}
+ROUNDS=${ROUNDS:-3}
+T=$(mktemp -d /tmp/privmem-exitns.XXXXXX)
+STATS0=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sysctl -qw kernel.bpf_stats_enabled="$STATS0"; [ -n "$DPID" ] && kill $DPID 2>/dev/null; rm -rf "$T"' EXIT
+
+# ns_per_exit PRIVMEMD-ARGS...: pm_exit's mean run time over one exit loop
+ns_per_exit() {
+	start_daemon "$T/d.log" -s "$T/sock" "$@" || { echo "privmemd did not start" >&2; exit 1; }
+	sysctl -qw kernel.bpf_stats_enabled=1
+	"$B/testvmm" --requests 0 --exits "$EXITS" --json - >/dev/null 2>"$T/vmm.err"
+	bpftool prog show name pm_exit --json >"$T/prog.json"
+	sysctl -qw kernel.bpf_stats_enabled="$STATS0"
+	kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=
+	jq -r 'if type == "array" then .[0] else . end | if (.run_cnt // 0) > 0 then
+		"\(.run_time_ns / .run_cnt | floor) \(.run_cnt)" else empty end' "$T/prog.json"
+}
+
+echo "# pm_exit ns per exit (bpf_stats), $EXITS exits, $(uname -r), $(nproc) CPUs"
+for mode in stats lean; do
+	for r in $(seq "$ROUNDS"); do
+		case $mode in
+		stats) v=$(ns_per_exit --no-syscall-hooks) ;;
+		lean) v=$(ns_per_exit --no-syscall-hooks --no-exit-stats) ;;
+		esac
+		[ -n "$v" ] || { echo "exitns: pm_exit ran no exits ($mode)" >&2; exit 1; }
+		echo "$mode round $r: ${v% *} ns over ${v#* } runs"
+	done
+done
