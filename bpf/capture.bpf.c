@@ -75,20 +75,6 @@ struct {
 	__type(value, __u64);
 } hook_hits SEC(".maps");
 
-/* A vCPU thread whose last exit was a request: its next KVM_RUN resumes it. */
-struct pending_req {
-	__u64 vm;
-	__s32 vcpu;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct pending_req);
-} pending SEC(".maps");
-
 /* Syscall-tracepoint path: what sys_enter saw, for sys_exit to finish. */
 struct call_args {
 	__u64 vm;
@@ -252,6 +238,38 @@ static __always_inline void ev_submit(struct pm_event *e)
 #include "hookcheck.bpf.h"
 
 /*
+ * What a vCPU thread's last exit resolved, keyed by thread: the exit path
+ * then costs one fd-table read and this lookup instead of a dozen reads.
+ * Valid while the same file still holds the same vCPU of the same VM
+ * (a freed file or vCPU can come back at the same address).
+ *
+ * It also holds the thread's open request: a vCPU thread whose last exit
+ * was a request resumes it at its next KVM_RUN, and every KVM_RUN asks.
+ * Here that question is a task-storage lookup, not a hash lookup; the
+ * request fields are the thread's, whichever vCPU the cache holds.
+ */
+struct vcpu_ident {
+	__u64 file;
+	__u64 vcpu_ptr;
+	__u64 kvm;
+	__u64 vm;
+	__u64 run;
+	__u64 gen;	/* vm_seq's generation when vm was looked up */
+	__s32 vcpu;
+	__u32 req_open;	/* a request waits for this thread's next KVM_RUN */
+	__u64 req_vm;
+	__s32 req_vcpu;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vcpu_ident);
+} vcpu_cache SEC(".maps");
+
+/*
  * The decoding shared by the live exit hook and the injection program
  * the tests drive with BPF_PROG_TEST_RUN.
  */
@@ -268,12 +286,12 @@ struct exit_info {
 	__u64 mf_size;
 };
 
-static __always_inline int handle_exit(struct exit_info *x, bool read_run, struct kvm_run *run)
+/* id: the exiting thread's cache, where an open request is noted. */
+static __always_inline int handle_exit(struct exit_info *x, struct vcpu_ident *id, bool read_run,
+				       struct kvm_run *run)
 {
 	struct pm_vm_kstats *ks = kstats_of(x->vm);
-	struct pending_req pr = {};
 	struct pm_event *e;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u8 source = PM_SRC_NONE;
 
 	if (!ks)
@@ -324,35 +342,13 @@ static __always_inline int handle_exit(struct exit_info *x, bool read_run, struc
 	}
 	ev_submit(e);
 
-	pr.vm = x->vm;
-	pr.vcpu = x->vcpu;
-	bpf_map_update_elem(&pending, &tid, &pr, BPF_ANY);
+	if (id) {
+		id->req_vm = x->vm;
+		id->req_vcpu = x->vcpu;
+		id->req_open = 1;
+	}
 	return 0;
 }
-
-/*
- * What a vCPU thread's last exit resolved, keyed by thread: the exit path
- * then costs one fd-table read and this lookup instead of a dozen reads.
- * Valid while the same file still holds the same vCPU of the same VM
- * (a freed file or vCPU can come back at the same address).
- */
-struct vcpu_ident {
-	__u64 file;
-	__u64 vcpu_ptr;
-	__u64 kvm;
-	__u64 vm;
-	__u64 run;
-	__u64 gen;	/* vm_seq's generation when vm was looked up */
-	__s32 vcpu;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct vcpu_ident);
-} vcpu_cache SEC(".maps");
 
 /*
  * kvm_userspace_exit carries no vCPU: find it through the ioctl that is
@@ -410,7 +406,7 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 	x.vcpu = id->vcpu;
 	x.reason = reason;
 	x.err = err;
-	return handle_exit(&x, true, (struct kvm_run *)id->run);
+	return handle_exit(&x, id, true, (struct kvm_run *)id->run);
 }
 
 /* Test-only twin of pm_exit: arguments are the decoded kvm_run fields. */
@@ -424,7 +420,10 @@ int BPF_PROG(pm_inject_exit, __u64 vm, __s64 vcpu, __u64 reason, __s64 err, __u6
 		.mf_flags = mf_flags, .mf_gpa = mf_gpa, .mf_size = mf_size,
 	};
 
-	return handle_exit(&x, false, NULL);
+	/* the test thread's own cache: no vCPU file in it, only the request */
+	return handle_exit(&x, bpf_task_storage_get(&vcpu_cache, bpf_get_current_task_btf(), NULL,
+						    BPF_LOCAL_STORAGE_GET_F_CREATE),
+			   false, NULL);
 }
 
 /* Ioctls: syscall tracepoints are the fallback where no fexit exists. */
@@ -434,20 +433,20 @@ static __always_inline bool interesting_cmd(__u64 cmd)
 	       cmd == PM_KVM_CREATE_VM;
 }
 
+/* Every KVM_RUN entry: a thread that never exited to userspace has no cache at all. */
 static __always_inline void emit_resume(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_req *pr = bpf_map_lookup_elem(&pending, &tid);
+	struct vcpu_ident *id = bpf_task_storage_get(&vcpu_cache, bpf_get_current_task_btf(), NULL, 0);
 	struct pm_event *e;
 
-	if (!pr)
+	if (!id || !id->req_open)
 		return;
-	e = ev_reserve(pr->vm, PM_EV_RESUME);
+	id->req_open = 0;
+	e = ev_reserve(id->req_vm, PM_EV_RESUME);
 	if (e) {
-		e->vcpu = pr->vcpu;
+		e->vcpu = id->req_vcpu;
 		ev_submit(e);
 	}
-	bpf_map_delete_elem(&pending, &tid);
 }
 
 /* An ioctl entering, native or compat: (fd, cmd, arg) from either ABI. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "privmem/events.h"
@@ -49,6 +50,31 @@ static bool kstats(struct capture_bpf *s, uint64_t vm, struct pm_vm_kstats *k)
 	return bpf_map_lookup_elem(bpf_map__fd(s->maps.vm_kstats), &vm, k) == 0;
 }
 
+/* The head of capture.bpf.c's struct vcpu_ident, as far as the request. */
+struct vcpu_ident {
+	uint64_t file, vcpu_ptr, kvm, vm, run, gen;
+	int32_t vcpu;
+	uint32_t req_open;
+	uint64_t req_vm;
+	int32_t req_vcpu;
+	uint32_t pad;
+};
+
+/* This (single-threaded) process's entry in the task cache, keyed by a pidfd. */
+static bool task_cache(struct capture_bpf *s, struct vcpu_ident *c)
+{
+	char buf[bpf_map__value_size(s->maps.vcpu_cache)];
+	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	bool ok;
+
+	if (pfd < 0 || sizeof(buf) < sizeof(*c))
+		return false;
+	ok = bpf_map_lookup_elem(bpf_map__fd(s->maps.vcpu_cache), &pfd, buf) == 0;
+	close(pfd);
+	memcpy(c, buf, sizeof(*c));
+	return ok;
+}
+
 static uint64_t percpu_lost(struct capture_bpf *s)
 {
 	int n = libbpf_num_possible_cpus();
@@ -66,8 +92,7 @@ static void test_hypercall(struct capture_bpf *s, struct ring_buffer *rb)
 	uint64_t a[11] = { 0x1234, 2, PM_KVM_EXIT_HYPERCALL, 0, PM_KVM_HC_MAP_GPA_RANGE, 0x100000, 512,
 			   PM_KVM_MAP_GPA_RANGE_ENCRYPTED | PM_KVM_MAP_GPA_RANGE_PAGE_SZ_2M, 0, 0, 0 };
 	struct pm_vm_kstats k;
-	uint32_t tid = gettid();
-	struct { uint64_t vm; int32_t vcpu; uint32_t pad; } pr;
+	struct vcpu_ident c;
 
 	kt_name = "hypercall_to_private";
 	ASSERT_EQ(run(s->progs.pm_inject_exit, a, 11), 0, "test_run");
@@ -84,8 +109,10 @@ static void test_hypercall(struct capture_bpf *s, struct ring_buffer *rb)
 	ASSERT_EQ(got[0].pid, getpid(), "pid");
 	ASSERT_TRUE(kstats(s, 0x1234, &k), "kstats present");
 	ASSERT_EQ(k.exits[PM_KVM_EXIT_HYPERCALL], 1, "exit counted");
-	ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(s->maps.pending), &tid, &pr), 0, "pending resume");
-	ASSERT_EQ(pr.vm, 0x1234, "pending vm");
+	ASSERT_TRUE(task_cache(s, &c), "this thread's cache");
+	ASSERT_EQ(c.req_open, 1, "pending resume");
+	ASSERT_EQ(c.req_vm, 0x1234, "pending vm");
+	ASSERT_EQ(c.req_vcpu, 2, "pending vcpu");
 
 	kt_name = "hypercall_to_shared_1g";
 	a[7] = PM_KVM_MAP_GPA_RANGE_PAGE_SZ_1G;

@@ -114,7 +114,7 @@ static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 		const char *n = bpf_map__name(m);
 
 		if (strcmp(n, "events") && strcmp(n, "vm_kstats") && strcmp(n, "vmm_tgids") &&
-		    strcmp(n, "pending") && strcmp(n, "lost"))
+		    strcmp(n, "vcpu_cache") && strcmp(n, "lost"))
 			continue;
 		needed++;
 		if (bpf_map__fd(m) < 0) {

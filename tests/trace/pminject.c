@@ -70,7 +70,7 @@ static int find_map(int pid, const char *name)
 
 /*
  * privmemd does not load pm_inject_exit: load it here over the daemon's own
- * maps (ring buffer, aggregates, pending requests), so what it emits is what
+ * maps (ring buffer, aggregates, the task cache of open requests), so what it emits is what
  * the live exit hook would have emitted into that daemon.
  */
 static int load_inject(int pid, struct capture_bpf **out)
