@@ -53,8 +53,31 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PM_MAX_VMS_KERNEL);
 	__type(key, __u64);
-	__type(value, struct pm_vm_kstats);
+	__type(value, struct pm_vm_kstate);
 } vm_kstats SEC(".maps");
+
+/* Exit counts by slot (kstate.h); the loader sizes it and slot_free alike. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PM_MAX_VMS_KERNEL);
+	__type(key, __u32);
+	__type(value, struct pm_exit_slot);
+} exit_slots SEC(".maps");
+
+/* Slots given back (their entry deleted), taken before any never used. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, PM_MAX_VMS_KERNEL);
+	__type(value, __u32);
+} slot_free SEC(".maps");
+
+/* [0] slots ever handed out, [1] claims made (the claim's count, kstate.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} slot_seq SEC(".maps");
 
 /*
  * Destroyed VMs (id -> time) whose final vm_kstats privmemd has not read
@@ -112,7 +135,7 @@ struct {
 	__type(value, __u64);
 } vmm_tgids SEC(".maps");
 
-static struct pm_vm_kstats zero_kstats;
+static struct pm_vm_kstate zero_kstate;
 
 static __always_inline void hook_hit(__u32 hook)
 {
@@ -129,21 +152,76 @@ static __always_inline void note_vmm(__u64 vm)
 	bpf_map_update_elem(&vmm_tgids, &tgid, &vm, BPF_ANY);
 }
 
-/* First sight of a VM also marks its VMM, whenever privmem started. */
-static __always_inline struct pm_vm_kstats *kstats_of(__u64 vm)
+/* A slot nobody holds: a freed one, else one never used; false when all are held. */
+static __always_inline bool slot_alloc(__u32 *slot)
 {
-	struct pm_vm_kstats *ks = bpf_map_lookup_elem(&vm_kstats, &vm);
+	__u32 zero = 0, n;
+	__u64 *seq;
+
+	if (bpf_map_pop_elem(&slot_free, slot) == 0)
+		return true;
+	seq = bpf_map_lookup_elem(&slot_seq, &zero);
+	if (!seq)
+		return false;
+	/* the array, as the loader sized it, says where the slots end */
+	n = (__u32)__sync_fetch_and_add(seq, 1);
+	if (n >= PM_MAX_VMS_KERNEL || !bpf_map_lookup_elem(&exit_slots, &n))
+		return false;
+	*slot = n;
+	return true;
+}
+
+static __always_inline void slot_release(__u64 claim)
+{
+	__u32 slot = pm_claim_slot(claim);
+
+	if (claim)
+		bpf_map_push_elem(&slot_free, &slot, 0);
+}
+
+/*
+ * The creator of a vm_kstats entry gives it a slot. Until the claim is
+ * written (one word: slot and owner together) the VM's exits are counted in
+ * the entry itself, as for a VM that gets no slot at all.
+ */
+static __always_inline void slot_claim(struct pm_vm_kstate *ks)
+{
+	__u32 one = 1, slot;
+	__u64 *seq = bpf_map_lookup_elem(&slot_seq, &one), n;
+
+	if (!seq || !slot_alloc(&slot))
+		return;
+	n = __sync_fetch_and_add(seq, 1) + 1;
+	ks->claim = (n << PM_SLOT_BITS) | slot;
+}
+
+/* First sight of a VM also marks its VMM, whenever privmem started. */
+static __always_inline struct pm_vm_kstate *kstate_of(__u64 vm)
+{
+	struct pm_vm_kstate *ks = bpf_map_lookup_elem(&vm_kstats, &vm);
+	bool mine;
 
 	if (ks)
 		return ks;
 	/* id 0, no VM to name (or no id to be had): counted there, not dropped */
-	bpf_map_update_elem(&vm_kstats, &vm, &zero_kstats, BPF_NOEXIST);
+	mine = bpf_map_update_elem(&vm_kstats, &vm, &zero_kstate, BPF_NOEXIST) == 0;
 	if (vm)
 		note_vmm(vm);
 	ks = bpf_map_lookup_elem(&vm_kstats, &vm);
-	if (!ks)
+	if (!ks) {
 		state_full_count(PM_SF_KSTATS);
+		return NULL;
+	}
+	if (mine)
+		slot_claim(ks);
 	return ks;
+}
+
+static __always_inline struct pm_vm_kstats *kstats_of(__u64 vm)
+{
+	struct pm_vm_kstate *ks = kstate_of(vm);
+
+	return ks ? &ks->k : NULL;
 }
 
 static __always_inline struct file *fd_file(struct task_struct *task, __u64 fd)
@@ -260,6 +338,7 @@ struct vcpu_ident {
 	__u64 req_vm;
 	__s32 req_vcpu;
 	__u32 pad;
+	__u64 claim;	/* the VM's claim on an exit slot, read with vm */
 };
 
 struct {
@@ -284,21 +363,85 @@ struct exit_info {
 	__u64 mf_flags;
 	__u64 mf_gpa;
 	__u64 mf_size;
+	__u64 *claim;	/* where the caller keeps the VM's claim on a slot (0: not known) */
 };
+
+/* A CPU's copy of a slot that was another owner's: the new owner starts from zero. */
+static __always_inline void slot_take(struct pm_exit_slot *c, __u64 claim)
+{
+	__builtin_memset(c, 0, sizeof(*c));
+	c->claim = claim;
+}
+
+/*
+ * Per CPU and without atomics: the program cannot move off this CPU while
+ * it runs. r: exit_index().
+ */
+static __always_inline bool count_in_slot(__u64 claim, __u32 r, __s32 err)
+{
+	__u32 slot = pm_claim_slot(claim);
+	struct pm_exit_slot *c;
+
+	if (!claim)
+		return false;
+	c = bpf_map_lookup_elem(&exit_slots, &slot);
+	if (!c)
+		return false;
+	if (c->claim != claim)
+		slot_take(c, claim);
+	c->exits[r] += 1;
+	if (err < 0)
+		c->exit_errors += 1;
+	return true;
+}
+
+/*
+ * No claim known: the entry's own (made since the caller learnt it, or a
+ * caller that keeps none), else the entry's shared counters.
+ */
+static __always_inline void count_exit_slow(__u64 vm, __u64 *claim, __u32 r, __s32 err)
+{
+	struct pm_vm_kstate *ks = kstate_of(vm);
+
+	if (!ks)
+		return;
+	*claim = ks->claim;
+	if (count_in_slot(*claim, r, err))
+		return;
+	__sync_fetch_and_add(&ks->k.exits[r], 1);
+	if (err < 0)
+		__sync_fetch_and_add(&ks->k.exit_errors, 1);
+}
+
+/*
+ * The reason's counter, the last for reasons beyond the table. Masked
+ * behind a barrier too: the compiler drops a mask it knows is a no-op, and
+ * the verifier does not always see the clamp.
+ */
+static __always_inline __u32 exit_index(__u32 reason)
+{
+	__u32 r = reason < PM_EXIT_REASONS ? reason : PM_EXIT_REASONS - 1;
+
+	barrier_var(r);
+	return r & (PM_EXIT_REASONS - 1);
+}
+
+static __always_inline void count_exit(struct exit_info *x)
+{
+	__u32 r = exit_index(x->reason);
+
+	if (!count_in_slot(*x->claim, r, x->err))
+		count_exit_slow(x->vm, x->claim, r, x->err);
+}
 
 /* id: the exiting thread's cache, where an open request is noted. */
 static __always_inline int handle_exit(struct exit_info *x, struct vcpu_ident *id, bool read_run,
 				       struct kvm_run *run)
 {
-	struct pm_vm_kstats *ks = kstats_of(x->vm);
 	struct pm_event *e;
 	__u8 source = PM_SRC_NONE;
 
-	if (!ks)
-		return 0;
-	__sync_fetch_and_add(&ks->exits[x->reason < PM_EXIT_REASONS ? x->reason : PM_EXIT_REASONS - 1], 1);
-	if (x->err < 0)
-		__sync_fetch_and_add(&ks->exit_errors, 1);
+	count_exit(x);
 
 	if (x->reason == PM_KVM_EXIT_HYPERCALL) {
 		if (read_run) {
@@ -394,18 +537,24 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 		id->kvm = (__u64)BPF_CORE_READ(vcpu, kvm);
 		id->gen = vm_gen();
 		id->vm = vm_id((struct kvm *)id->kvm);
+		id->claim = 0;	/* learnt at the first count */
 		id->vcpu = BPF_CORE_READ(vcpu, vcpu_id);
 		id->run = (__u64)BPF_CORE_READ(vcpu, run);
 		hook_hit(PM_HOOK_EXIT);	/* per vCPU seen, not per exit: exits are counted per VM */
 	} else if (id->gen != vm_gen()) {
-		/* a VM came or went: file, vCPU and struct kvm may all be a new VM's at old addresses */
+		/*
+		 * A VM came or went: file, vCPU and struct kvm may all be a new
+		 * VM's at old addresses, and a forgotten VM's slot another's.
+		 */
 		id->gen = vm_gen();
 		id->vm = vm_id((struct kvm *)id->kvm);
+		id->claim = 0;
 	}
 	x.vm = id->vm;
 	x.vcpu = id->vcpu;
 	x.reason = reason;
 	x.err = err;
+	x.claim = &id->claim;
 	return handle_exit(&x, id, true, (struct kvm_run *)id->run);
 }
 
@@ -419,7 +568,10 @@ int BPF_PROG(pm_inject_exit, __u64 vm, __s64 vcpu, __u64 reason, __s64 err, __u6
 		.hc_args = { a0, a1, a2 },
 		.mf_flags = mf_flags, .mf_gpa = mf_gpa, .mf_size = mf_size,
 	};
+	__u64 claim = 0;
 
+	/* no cache of the VM: its claim is looked up (the slow path), counted where pm_exit counts */
+	x.claim = &claim;
 	/* the test thread's own cache: no vCPU file in it, only the request */
 	return handle_exit(&x, bpf_task_storage_get(&vcpu_cache, bpf_get_current_task_btf(), NULL,
 						    BPF_LOCAL_STORAGE_GET_F_CREATE),
@@ -570,11 +722,13 @@ int BPF_PROG(pm_inject_decide, __u64 vm, __u64 addr, __u64 size, __u64 attrs, __
 
 /*
  * A VM is gone: its enforcement state is freed now, whoever dropped the
- * last reference; its final counts wait in dead_vms for privmemd.
+ * last reference; its final counts wait in dead_vms for privmemd. Its exit
+ * slot stays its own until privmemd has read them and deletes the entry.
  */
 static __always_inline void vm_retire(__u64 vm, __u8 flags)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), claim;
+	struct pm_vm_kstate *ks;
 	struct pm_event *e;
 
 	if (!vm)
@@ -585,9 +739,13 @@ static __always_inline void vm_retire(__u64 vm, __u8 flags)
 		ev_submit(e);
 	}
 	policy_forget(vm);
-	if (bpf_map_lookup_elem(&vm_kstats, &vm) && bpf_map_update_elem(&dead_vms, &vm, &now, BPF_ANY)) {
+	ks = bpf_map_lookup_elem(&vm_kstats, &vm);
+	if (ks && bpf_map_update_elem(&dead_vms, &vm, &now, BPF_ANY)) {
+		/* nobody will read them: the counts go, and the slot with them */
+		claim = ks->claim;
 		state_full_count(PM_SF_DEAD);
-		bpf_map_delete_elem(&vm_kstats, &vm);
+		if (bpf_map_delete_elem(&vm_kstats, &vm) == 0)
+			slot_release(claim);
 	}
 	vm_gen_bump();
 }

@@ -421,6 +421,7 @@ static struct bpf_map *pinned_maps(struct capture_bpf *s, unsigned i)
 		s->maps.events, s->maps.lost, s->maps.vm_kstats, s->maps.hook_hits, s->maps.vmm_tgids,
 		s->maps.vm_rules, s->maps.default_rule, s->maps.vm_mem, s->maps.vm_lsm_buckets, s->maps.lsm_owner,
 		s->maps.vm_ids, s->maps.vm_seq, s->maps.state_full, s->maps.dead_vms, s->maps.vm_attr,
+		s->maps.exit_slots, s->maps.slot_free, s->maps.slot_seq,
 	};
 
 	return i < sizeof(m) / sizeof(m[0]) ? m[i] : NULL;
@@ -436,6 +437,23 @@ static void pin_paths(struct pm_capture *c)
 		snprintf(path, sizeof(path), "%s/%s", c->pin_dir, bpf_map__name(m));
 		bpf_map__set_pin_path(m, path);
 	}
+}
+
+/*
+ * Exit slots for every VM the kernel keeps state for, unless that would
+ * take more than PM_EXIT_SLOTS_BYTES of per-CPU memory (a big host): then
+ * fewer, and the VMs beyond them are counted the slower way.
+ */
+static void size_exit_slots(struct capture_bpf *s, int ncpus)
+{
+	uint64_t n = PM_EXIT_SLOTS_BYTES / (sizeof(struct pm_exit_slot) * (uint64_t)(ncpus > 0 ? ncpus : 1));
+
+	if (n < PM_EXIT_SLOTS_MIN)
+		n = PM_EXIT_SLOTS_MIN;
+	if (n > PM_MAX_VMS_KERNEL)
+		n = PM_MAX_VMS_KERNEL;
+	bpf_map__set_max_entries(s->maps.exit_slots, (uint32_t)n);
+	bpf_map__set_max_entries(s->maps.slot_free, (uint32_t)n);
 }
 
 /* No policy to keep: whatever a previous privmemd pinned stops enforcing. */
@@ -975,6 +993,7 @@ int pm_capture_open(struct pm_capture **out, const struct pm_capture_opts *o, ch
 		c->skel->rodata->count_exits = !o->no_exit_stats;
 		c->skel->rodata->lsm_gen = lsm_generation();
 		c->skel->rodata->id_key = lsm_generation();
+		size_exit_slots(c->skel, c->ncpus);
 		probe(c, o, ks);
 		if (c->pin && live(c, PM_HOOK_LSM))
 			pin_paths(c);
@@ -1081,11 +1100,95 @@ const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c)
 	return c->hooks;
 }
 
-int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out)
+/* One CPU's copy of a slot, if the claim is its current owner's. */
+static void add_slot_exits(struct pm_vm_kstats *out, const struct pm_exit_slot *cp, uint64_t claim)
 {
-	if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm, out))
+	if (cp->claim != claim)
+		return;	/* a former owner's counts: the VM never exited on that CPU */
+	for (unsigned r = 0; r < PM_EXIT_REASONS; r++)
+		out->exits[r] += cp->exits[r];
+	out->exit_errors += cp->exit_errors;
+}
+
+int pm_kstate_read(int kstats_fd, int slots_fd, int ncpus, uint64_t vm, struct pm_vm_kstats *out)
+{
+	struct pm_vm_kstate ks;
+	struct pm_exit_slot *cp;
+	uint32_t slot;
+	int err = 0;
+
+	if (bpf_map_lookup_elem(kstats_fd, &vm, &ks))
+		return -errno;
+	*out = ks.k;
+	if (!ks.claim)
+		return 0;	/* no slot: all its exits are in the entry */
+	cp = calloc(ncpus > 0 ? ncpus : 1, sizeof(*cp));
+	if (!cp)
+		return -ENOMEM;
+	slot = pm_claim_slot(ks.claim);
+	if (bpf_map_lookup_elem(slots_fd, &slot, cp) == 0) {
+		for (int i = 0; i < ncpus; i++)
+			add_slot_exits(out, &cp[i], ks.claim);
+	} else {
+		err = -errno;
+	}
+	free(cp);
+	return err;
+}
+
+/* One step: whoever deleted the entry, and only they, gives its slot back. */
+static int kstate_take(int kstats_fd, uint64_t vm, uint64_t *claim)
+{
+	struct pm_vm_kstate ks;
+
+	*claim = 0;
+	if (bpf_map_lookup_and_delete_elem(kstats_fd, &vm, &ks))
+		return -errno;
+	*claim = ks.claim;
+	return 0;
+}
+
+static int slot_give_back(int free_fd, uint64_t claim)
+{
+	uint32_t slot = pm_claim_slot(claim);
+
+	if (claim && bpf_map_update_elem(free_fd, NULL, &slot, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int pm_kstate_delete(int kstats_fd, int free_fd, uint64_t vm)
+{
+	uint64_t claim;
+	int err = kstate_take(kstats_fd, vm, &claim);
+
+	return err ? err : slot_give_back(free_fd, claim);
+}
+
+int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out)
+{
+	return pm_kstate_read(bpf_map__fd(c->skel->maps.vm_kstats), bpf_map__fd(c->skel->maps.exit_slots),
+			      c->ncpus, vm, out);
+}
+
+
+/*
+ * vCPU task caches keep a VM's claim on its slot while the generation
+ * stands. A VM forgotten here may still have vCPUs (its fd passed to a
+ * process that lives on): they must look again, or they would count into
+ * a slot given to another VM. A jump no cache can hold, not +1: the
+ * kernel's own bumps are atomic adds this read-modify-write could undo.
+ */
+static void gen_move(struct pm_capture *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.vm_seq);
+	uint32_t one = 1;
+	uint64_t g;
+
+	if (bpf_map_lookup_elem(fd, &one, &g) == 0) {
+		g += 1ull << 32;
+		bpf_map_update_elem(fd, &one, &g, BPF_ANY);
+	}
 }
 
 /* The chunks of PRIVATE bits a VM's conversions touched, when the kernel did not free them. */
@@ -1120,12 +1223,11 @@ static void forget_attr(struct pm_capture *c, uint64_t vm)
  */
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
 {
-	int ifd = bpf_map__fd(c->skel->maps.vm_ids), err = 0;
-	uint64_t key, next, *prev = NULL;
+	int ifd = bpf_map__fd(c->skel->maps.vm_ids), err;
+	uint64_t key, next, *prev = NULL, claim;
 	struct { uint64_t id; uint32_t tgid, pad; } v;
 
-	if (bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &vm))
-		err = -errno;
+	err = kstate_take(bpf_map__fd(c->skel->maps.vm_kstats), vm, &claim);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.dead_vms), &vm);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_rules), &vm);
 	forget_attr(c, vm);
@@ -1140,6 +1242,9 @@ int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
 			break;
 		}
 	}
+	/* the slot last: no vCPU still counting into it once it can be another VM's */
+	gen_move(c);
+	slot_give_back(bpf_map__fd(c->skel->maps.slot_free), claim);
 	return err;
 }
 
@@ -1155,7 +1260,8 @@ int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns
 	while (bpf_map_get_next_key(dfd, prev, &next) == 0) {
 		key = next;
 		if (bpf_map_lookup_elem(dfd, &key, &ts) == 0 && ts + age_ns < now_ns) {
-			bpf_map_delete_elem(bpf_map__fd(c->skel->maps.vm_kstats), &key);
+			pm_kstate_delete(bpf_map__fd(c->skel->maps.vm_kstats), bpf_map__fd(c->skel->maps.slot_free),
+					 key);
 			if (bpf_map_delete_elem(dfd, &key) == 0) {
 				n++;
 				continue;	/* from prev again: its successor is gone */

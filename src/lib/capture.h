@@ -37,7 +37,12 @@ int pm_capture_poll(struct pm_capture *c, int timeout_ms);
 uint64_t pm_capture_lost(struct pm_capture *c);
 /* Fresh hit counts folded into the returned table of PM_HOOK_MAX entries. */
 const struct pm_hook_status *pm_capture_hooks(struct pm_capture *c);
+/* A VM's in-kernel aggregates, its exits summed over every CPU's copy of its slot. */
 int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *out);
+/* The same on the maps themselves (vm_kstats, exit_slots): for tools and tests. */
+int pm_kstate_read(int kstats_fd, int slots_fd, int ncpus, uint64_t vm, struct pm_vm_kstats *out);
+/* Deletes a VM's vm_kstats entry and gives its slot back to slot_free: 0 or -errno. */
+int pm_kstate_delete(int kstats_fd, int free_fd, uint64_t vm);
 int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm);
 /* Frees the final counts of VMs destroyed unread for longer than age_ns; how many. */
 int pm_capture_sweep_dead(struct pm_capture *c, uint64_t now_ns, uint64_t age_ns);

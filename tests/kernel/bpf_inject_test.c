@@ -15,6 +15,7 @@
 #include "privmem/kvm_abi.h"
 #include "privmem/decide.h"
 #include "privmem/kstate.h"
+#include "capture.h"
 #include "ktest.h"
 
 #define MAX_EV 16
@@ -45,9 +46,11 @@ static void drain(struct ring_buffer *rb)
 	ring_buffer__consume(rb);
 }
 
+/* As privmemd reads them: the entry, its exits summed over the CPUs' copies of its slot. */
 static bool kstats(struct capture_bpf *s, uint64_t vm, struct pm_vm_kstats *k)
 {
-	return bpf_map_lookup_elem(bpf_map__fd(s->maps.vm_kstats), &vm, k) == 0;
+	return pm_kstate_read(bpf_map__fd(s->maps.vm_kstats), bpf_map__fd(s->maps.exit_slots),
+			      libbpf_num_possible_cpus(), vm, k) == 0;
 }
 
 /* The head of capture.bpf.c's struct vcpu_ident, as far as the request. */
@@ -468,6 +471,91 @@ static void test_no_state(struct capture_bpf *s, struct ring_buffer *rb)
 	drain(rb);
 }
 
+/* vm_kstats' own entry: the claim, and what was counted without a slot. */
+static bool kstate(struct capture_bpf *s, uint64_t vm, struct pm_vm_kstate *ks)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(s->maps.vm_kstats), &vm, ks) == 0;
+}
+
+static void io_exits(struct capture_bpf *s, uint64_t vm, unsigned n)
+{
+	uint64_t a[11] = { vm, 0, PM_KVM_EXIT_IO, 0 };
+
+	for (unsigned i = 0; i < n; i++)
+		run(s->progs.pm_inject_exit, a, 11);
+}
+
+static uint64_t io_count(struct capture_bpf *s, uint64_t vm)
+{
+	struct pm_vm_kstats k;
+
+	return kstats(s, vm, &k) ? k.exits[PM_KVM_EXIT_IO] : UINT64_MAX;
+}
+
+/*
+ * #14.1: exits are counted per CPU in the VM's slot. A destroyed VM keeps
+ * its slot until its final counts are read and its entry deleted; a slot
+ * given back starts from zero for its next VM; a VM that finds no slot free
+ * is counted in its entry, as exactly.
+ */
+static void test_exit_slots(struct capture_bpf *s, struct ring_buffer *rb)
+{
+	const uint64_t ka = 0xffff8880aaaa0000ull, kb = 0xffff8880bbbb0000ull, kc = 0xffff8880cccc0000ull;
+	int kfd = bpf_map__fd(s->maps.vm_kstats), ffd = bpf_map__fd(s->maps.slot_free);
+	struct pm_vm_kstate ea, eb, ec, e;
+	uint64_t a, b, c, first = 0x51070000, vm;
+	unsigned n = 0;
+
+	kt_name = "exit_slots";
+	a = inject_vm(s, INJ_CREATE, ka, 0);
+	io_exits(s, a, 300);
+	ASSERT_TRUE(kstate(s, a, &ea) && ea.claim != 0, "a new VM has a slot");
+	ASSERT_EQ(ea.k.exits[PM_KVM_EXIT_IO], 0, "... and its exits are counted there, not in the entry");
+	ASSERT_EQ(io_count(s, a), 300, "300 exits read back");
+
+	inject_vm(s, INJ_DESTROY, ka, 0);
+	b = inject_vm(s, INJ_CREATE, kb, 0);
+	io_exits(s, b, 7);
+	ASSERT_TRUE(kstate(s, b, &eb) && eb.claim != 0, "the next VM has a slot");
+	ASSERT_TRUE(pm_claim_slot(eb.claim) != pm_claim_slot(ea.claim), "... not the one of a VM destroyed unread");
+	ASSERT_EQ(io_count(s, a), 300, "the destroyed VM's final count stands");
+	ASSERT_EQ(io_count(s, b), 7, "the next VM's count is its own");
+
+	ASSERT_EQ(pm_kstate_delete(kfd, ffd, a), 0, "final counts read: entry deleted, slot given back");
+	c = inject_vm(s, INJ_CREATE, kc, 0);
+	io_exits(s, c, 5);
+	ASSERT_TRUE(kstate(s, c, &ec) && ec.claim != 0 && ec.claim != ea.claim, "a new claim");
+	ASSERT_EQ(pm_claim_slot(ec.claim), pm_claim_slot(ea.claim), "... on the slot given back");
+	ASSERT_EQ(io_count(s, c), 5, "a slot given back starts from zero");
+	ASSERT_EQ(io_count(s, b), 7, "the other VM unmoved");
+
+	/* every slot held: a VM without one is counted in its entry */
+	for (vm = first; vm < first + 2 * bpf_map__max_entries(s->maps.exit_slots); vm++) {
+		inject_decide(s, vm, 0, 4096, false, -22);	/* its first sight: an entry, a slot if any */
+		n++;
+		if (kstate(s, vm, &e) && e.claim == 0)
+			break;
+	}
+	ASSERT_TRUE(kstate(s, vm, &e) && e.claim == 0, "slots run out before entries do");
+	io_exits(s, vm, 9);
+	ASSERT_EQ(io_count(s, vm), 9, "a VM without a slot: counted all the same");
+	kstate(s, vm, &e);
+	ASSERT_EQ(e.k.exits[PM_KVM_EXIT_IO], 9, "... in its entry");
+	for (uint64_t v = first; v < first + n; v++)
+		pm_kstate_delete(kfd, ffd, v);
+	vm = inject_vm(s, INJ_CREATE, ka, 0);
+	ASSERT_TRUE(kstate(s, vm, &e) && e.claim != 0, "slots given back are handed out again");
+	io_exits(s, vm, 2);
+	ASSERT_EQ(io_count(s, vm), 2, "... counted from zero");
+	inject_vm(s, INJ_DESTROY, ka, 0);
+	inject_vm(s, INJ_DESTROY, kb, 0);
+	inject_vm(s, INJ_DESTROY, kc, 0);
+	pm_kstate_delete(kfd, ffd, vm);
+	pm_kstate_delete(kfd, ffd, b);
+	pm_kstate_delete(kfd, ffd, c);
+	drain(rb);
+}
+
 int main(void)
 {
 	struct capture_bpf *s = capture_bpf__open();
@@ -489,6 +577,8 @@ int main(void)
 	/* small maps, so "full" is quick to reach */
 	bpf_map__set_max_entries(s->maps.vm_mem, 64);
 	bpf_map__set_max_entries(s->maps.vm_attr, 256);
+	bpf_map__set_max_entries(s->maps.exit_slots, 64);
+	bpf_map__set_max_entries(s->maps.slot_free, 64);
 	if (capture_bpf__load(s)) {
 		fprintf(stderr, "load: %s\n", strerror(errno));
 		return 1;
@@ -500,6 +590,7 @@ int main(void)
 	test_memory_fault(s, rb);
 	test_rmp_and_private_faults(s);
 	test_drops(s, rb);
+	test_exit_slots(s, rb);
 	test_vm_identity(s, rb);
 	test_ceiling_books(s, rb);
 	test_no_state(s, rb);

@@ -114,7 +114,8 @@ static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 		const char *n = bpf_map__name(m);
 
 		if (strcmp(n, "events") && strcmp(n, "vm_kstats") && strcmp(n, "vmm_tgids") &&
-		    strcmp(n, "vcpu_cache") && strcmp(n, "lost"))
+		    strcmp(n, "vcpu_cache") && strcmp(n, "lost") && strcmp(n, "exit_slots") &&
+		    strcmp(n, "slot_free") && strcmp(n, "slot_seq"))
 			continue;
 		needed++;
 		if (bpf_map__fd(m) < 0) {
@@ -122,7 +123,7 @@ static int reuse_daemon_maps(struct capture_bpf *s, int pid)
 			return -ENOENT;
 		}
 	}
-	return needed == 5 && reused >= needed ? 0 : -ENOENT;
+	return needed == 8 && reused >= needed ? 0 : -ENOENT;
 }
 
 static int run(struct bpf_program *p, unsigned long long *args, unsigned n)
