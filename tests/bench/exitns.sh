@@ -26,7 +26,7 @@ ns_per_exit() {
 }
 
 echo "# pm_exit ns per exit (bpf_stats), $EXITS exits, $(uname -r), $(nproc) CPUs"
-for mode in stats lean; do
+for mode in ${MODES:-stats lean}; do
 	for r in $(seq "$ROUNDS"); do
 		case $mode in
 		stats) v=$(ns_per_exit --no-syscall-hooks) ;;
