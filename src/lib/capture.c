@@ -1171,10 +1171,9 @@ int pm_capture_kstats(struct pm_capture *c, uint64_t vm, struct pm_vm_kstats *ou
 			      c->ncpus, vm, out);
 }
 
-
 /*
- * vCPU task caches keep a VM's claim on its slot while the generation
- * stands. A VM forgotten here may still have vCPUs (its fd passed to a
+ * The exit hook's vCPU caches (per task, per CPU) keep a VM's claim on its
+ * slot while the generation stands. A VM forgotten here may still have vCPUs (its fd passed to a
  * process that lives on): they must look again, or they would count into
  * a slot given to another VM. A jump no cache can hold, not +1: the
  * kernel's own bumps are atomic adds this read-modify-write could undo.
