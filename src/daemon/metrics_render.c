@@ -306,6 +306,13 @@ static void render_host(struct rctx *r, const struct pm_metrics_view *v, unsigne
 	}
 	family(r, "privmem_vms", "gauge", "VMs in privmemd's books, by state.");
 	ob_printf(&r->b, "privmem_vms{state=\"running\"} %u\nprivmem_vms{state=\"destroyed\"} %u\n", running, destroyed);
+	family(r, "privmem_vms_forgotten_total", "counter",
+	       "Destroyed VMs removed from the books, past --keep-destroyed or --max-destroyed.");
+	ob_printf(&r->b, "privmem_vms_forgotten_total %llu\n", (unsigned long long)(v->st ? v->st->forgotten : 0));
+	family(r, "privmem_keep_destroyed_seconds", "gauge", "How long a destroyed VM stays in the books.");
+	ob_printf(&r->b, "privmem_keep_destroyed_seconds %llu\n", (unsigned long long)v->keep_destroyed_s);
+	family(r, "privmem_max_destroyed_vms", "gauge", "Most destroyed VMs kept in the books; the oldest go first.");
+	ob_printf(&r->b, "privmem_max_destroyed_vms %u\n", v->max_destroyed);
 	family(r, "privmem_events_total", "counter", "Events privmemd has handled.");
 	ob_printf(&r->b, "privmem_events_total %llu\n", (unsigned long long)(v->st ? v->st->events : 0));
 	family(r, "privmem_bad_events_total", "counter", "Undecodable records.");

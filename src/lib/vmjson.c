@@ -213,6 +213,7 @@ json_object *pm_json_vms(const struct pm_state *s, const struct pm_hook_status *
 	pm_json_add_u64(o, "lost", s->lost);
 	pm_json_add_u64(o, "events", s->events);
 	pm_json_add_u64(o, "bad_events", s->bad_events);
+	pm_json_add_u64(o, "forgotten", s->forgotten);	/* destroyed VMs no longer in vms */
 	if (hooks)
 		json_object_object_add(o, "hooks", pm_json_hooks(hooks, nhooks));
 	return o;

@@ -350,3 +350,102 @@ int pm_state_copy(struct pm_state *dst, const struct pm_state *src)
 	}
 	return 0;
 }
+
+/* ---------------------------------------------------------------- forgetting destroyed VMs */
+
+/* The link that points at the VM of id, so it can be unlinked; NULL when unknown. */
+static struct pm_vm **vm_link(struct pm_state *s, uint64_t id)
+{
+	for (struct pm_vm **l = &s->bucket[bucket_of(id)]; *l; l = &(*l)->next)
+		if ((*l)->id == id)
+			return l;
+	return NULL;
+}
+
+static void vm_unlink_free(struct pm_state *s, struct pm_vm **link)
+{
+	struct pm_vm *vm = *link;
+
+	*link = vm->next;
+	/* what a VM owns beside itself: as pm_state_free frees it */
+	free(vm->pending);
+	free(vm);
+	s->nvms--;
+	s->forgotten++;
+}
+
+int pm_state_remove(struct pm_state *s, uint64_t id)
+{
+	struct pm_vm **link = vm_link(s, id);
+
+	if (!link)
+		return -ENOENT;
+	vm_unlink_free(s, link);
+	return 0;
+}
+
+/* A destroy stamped after now (another clock's reading) is no age, not a huge one. */
+static bool expired(const struct pm_vm *vm, uint64_t now_ns, uint64_t keep_ns)
+{
+	return vm->destroyed && (vm->destroyed_ns > now_ns ? 0 : now_ns - vm->destroyed_ns) >= keep_ns;
+}
+
+/* The time bound: every destroyed VM kept keep_ns or longer goes. How many went. */
+static unsigned prune_expired(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns)
+{
+	unsigned n = 0;
+
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm **l = &s->bucket[b]; *l;)
+			if (expired(*l, now_ns, keep_ns)) {
+				vm_unlink_free(s, l);
+				n++;
+			} else {
+				l = &(*l)->next;
+			}
+	return n;
+}
+
+/* Oldest destroyed first; the same instant: the older id (ids count creations). */
+static int cmp_destroyed(const void *a, const void *b)
+{
+	const struct pm_vm *x = *(struct pm_vm *const *)a, *y = *(struct pm_vm *const *)b;
+
+	if (x->destroyed_ns != y->destroyed_ns)
+		return x->destroyed_ns < y->destroyed_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The count bound: past max destroyed VMs, the oldest go. How many went, or -ENOMEM. */
+static int prune_excess(struct pm_state *s, unsigned max)
+{
+	struct pm_vm **v;
+	unsigned n = 0, excess;
+
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm; vm = vm->next)
+			n += vm->destroyed;
+	if (n <= max)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm; vm = vm->next)
+			if (vm->destroyed)
+				v[n++] = vm;
+	qsort(v, n, sizeof(*v), cmp_destroyed);
+	excess = n - max;
+	for (unsigned i = 0; i < excess; i++)
+		pm_state_remove(s, v[i]->id);
+	free(v);
+	return (int)excess;
+}
+
+int pm_state_prune(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns, unsigned max_destroyed)
+{
+	int n = (int)prune_expired(s, now_ns, keep_ns), more = prune_excess(s, max_destroyed);
+
+	return more < 0 ? more : n + more;
+}

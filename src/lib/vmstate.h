@@ -97,6 +97,7 @@ struct pm_state {
 	uint64_t lost;			/* ring-buffer drops reported by the kernel */
 	unsigned max_vms;		/* 0: no limit; else events of further VMs are refused */
 	uint64_t over_cap;		/* events (and declarations) refused by max_vms */
+	uint64_t forgotten;		/* VMs removed from the books (pm_state_remove, pm_state_prune) */
 };
 
 void pm_state_init(struct pm_state *s);
@@ -134,5 +135,18 @@ uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
  * holds what was copied; pm_state_free it either way).
  */
 int pm_state_copy(struct pm_state *dst, const struct pm_state *src);
+
+/*
+ * Forgetting VMs, so books of VMs that came and went stay bounded (~11 KiB
+ * each). pm_state_remove unlinks and frees one VM: 0, or -ENOENT for an
+ * unknown id. pm_state_prune removes the destroyed VMs destroyed keep_ns or
+ * more before now_ns (a clock the caller reads: the books read none), then,
+ * while more than max_destroyed are left, the oldest destroyed first. Live
+ * VMs are never pruned. Returns how many it removed, or -ENOMEM when the
+ * count bound could not be applied this time (the time bound was). Every
+ * VM removed either way is counted in forgotten.
+ */
+int pm_state_remove(struct pm_state *s, uint64_t id);
+int pm_state_prune(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns, unsigned max_destroyed);
 
 #endif

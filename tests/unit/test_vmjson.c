@@ -36,6 +36,7 @@ static void vms_shape(void **state)
 	e.ret = 0;
 	pm_state_apply(&s, &e);
 	s.lost = 3;
+	s.forgotten = 4;
 	o = pm_json_vms(&s, hooks, 2);
 	/* round trip through text, as a client sees it */
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -62,6 +63,7 @@ static void vms_shape(void **state)
 	assert_non_null(pm_json_at(back, "vms.0.guest_bytes"));
 	assert_non_null(pm_json_at(back, "vms.0.cgroup"));
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "lost")), 3);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "forgotten")), 4);	/* VMs no longer in vms */
 	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_userspace_exit.state")), "live");
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "hooks.kvm_userspace_exit.hits")), 5);
 	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_rmp_fault.reason")), "no tracepoint");
