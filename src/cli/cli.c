@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include "cli.h"
 #include "jsonutil.h"
@@ -40,23 +41,35 @@ void pm_cli_vms_header(void)
 /* Absent counters read as 0: privmemd omits none, and old traces lack newer ones. */
 #define num(o, path) pm_json_u64(o, path, 0)
 
+/* "12.5%", or "~12.5%" when the books could not follow every conversion (shared_inexact). */
+static void fmt_shared(char *buf, size_t len, json_object *vm, uint64_t guest)
+{
+	json_object *inexact = pm_json_at(vm, "shared_inexact");
+	bool approx = inexact && json_object_get_boolean(inexact);
+
+	snprintf(buf, len, "%s%.1f%%", approx ? "~" : "", guest ? 100.0 * num(vm, "shared_bytes") / guest : 0.0);
+}
+
 void pm_cli_vms_row(json_object *vm)
 {
-	char guest[16], tp[16], ts[16];
+	char guest[16], tp[16], ts[16], shared[16];
 	uint64_t g = num(vm, "guest_bytes");
 	json_object *errs = pm_json_at(vm, "attr_errors");
 
 	pm_fmt_bytes(guest, sizeof(guest), g);
 	pm_fmt_bytes(tp, sizeof(tp), num(vm, "to_private.bytes"));
 	pm_fmt_bytes(ts, sizeof(ts), num(vm, "to_shared.bytes"));
-	printf("%-16s %-20.20s %7" PRIu64 " %-15s %-9s %8s %6.1f%% %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
+	fmt_shared(shared, sizeof(shared), vm, g);
+	printf("%-16s %-20.20s %7" PRIu64 " %-15s %-9s %8s %7s %6" PRIu64 "/%-6" PRIu64 " %8s %6" PRIu64 "/%-6" PRIu64
 	       " %8s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %5" PRIu64,
 	       pm_json_str(vm, "id"), pm_json_str(vm, "name"), num(vm, "pid"), pm_json_str(vm, "comm"), pm_json_str(vm, "state"), guest,
-	       g ? 100.0 * num(vm, "shared_bytes") / g : 0.0,
+	       shared,
 	       num(vm, "to_private.conversions"), num(vm, "to_private.attempts"), tp,
 	       num(vm, "to_shared.conversions"), num(vm, "to_shared.attempts"), ts,
 	       num(vm, "requests.hypercall"), num(vm, "requests.memory_fault"),
 	       num(vm, "discards"), num(vm, "lost"));
+	if (shared[0] == '~')
+		printf("  shared: inexact (memory too fragmented to book)");
 	if (errs && json_object_is_type(errs, json_type_object) && json_object_object_length(errs)) {
 		printf("  errors:");
 		json_object_object_foreach(errs, name, n)

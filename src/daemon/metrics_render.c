@@ -197,10 +197,14 @@ static void render_vms(struct rctx *r)
 
 	family(r, "privmem_vm_running", "gauge", "1 while the VM's VMM runs, 0 once it is gone.");
 	PER_VM(r, "privmem_vm_running", vm->destroyed ? 0 : 1);
-	family(r, "privmem_guest_memory_bytes", "gauge", "Guest memory: sum of the VM's guest_memfd sizes.");
+	family(r, "privmem_guest_memory_bytes", "gauge", "Guest memory: sum of the sizes of the VM's open guest_memfds.");
 	PER_VM(r, "privmem_guest_memory_bytes", vm->guest_bytes);
-	family(r, "privmem_shared_memory_bytes", "gauge", "Guest memory currently shared with the host.");
+	family(r, "privmem_shared_memory_bytes", "gauge",
+	       "Guest memory currently shared with the host: guest memory minus what KVM holds private.");
 	PER_VM(r, "privmem_shared_memory_bytes", pm_vm_shared_bytes(vm));
+	family(r, "privmem_shared_memory_inexact", "gauge",
+	       "1 once a conversion of the VM could not be booked (memory too fragmented): shared bytes are inexact.");
+	PER_VM(r, "privmem_shared_memory_inexact", vm->shared_inexact ? 1 : 0);
 
 	family(r, "privmem_requests_total", "counter",
 	       "Conversions the guest asked for, by source (MAP_GPA_RANGE hypercall or memory-fault exit).");

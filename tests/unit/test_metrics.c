@@ -127,6 +127,8 @@ static void families_and_values(void **state)
 	snprintf(key, sizeof(key), "privmem_denials_by_rule_total%s,verdict=\"would_deny\",rule=\"3\"}", lbl);
 	assert_int_equal(value_of(t, key), 5);
 	assert_null(strstr(t, "verdict=\"denied\""));	/* zeros omitted */
+	snprintf(key, sizeof(key), "privmem_shared_memory_inexact%s}", lbl);
+	assert_int_equal(value_of(t, key), 0);
 	/* host level */
 	assert_int_equal(value_of(t, "privmem_events_lost_total "), 7);
 	assert_int_equal(value_of(t, "privmem_hooks_live "), 2);

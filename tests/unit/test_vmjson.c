@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include "jsonutil.h"
 #include "vmjson.h"
+#include "privmem/kvm_abi.h"
 
 static void vms_shape(void **state)
 {
@@ -34,6 +35,20 @@ static void vms_shape(void **state)
 	strcpy(e.comm, "testvmm");
 	pm_state_apply(&s, &e);
 	e.ret = 0;
+	pm_state_apply(&s, &e);
+	/* a second VM's memory: two guest_memfds, one closed, 8 MiB private */
+	e.vm = 0xabcdf0;
+	e.type = PM_EV_GMEM_CREATE;
+	e.size = 64 << 20;
+	pm_state_apply(&s, &e);
+	e.size = 16 << 20;
+	pm_state_apply(&s, &e);
+	e.type = PM_EV_GMEM_CLOSE;
+	pm_state_apply(&s, &e);
+	e.type = PM_EV_DECIDE;
+	e.dir = PM_TO_PRIVATE;
+	e.attrs = PM_KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	e.size = 8 << 20;
 	pm_state_apply(&s, &e);
 	s.lost = 3;
 	s.forgotten = 4;
@@ -62,6 +77,16 @@ static void vms_shape(void **state)
 	assert_non_null(pm_json_at(back, "vms.0.would_deny"));
 	assert_non_null(pm_json_at(back, "vms.0.guest_bytes"));
 	assert_non_null(pm_json_at(back, "vms.0.cgroup"));
+	/* the memory fields, on the second VM */
+	assert_string_equal(json_object_get_string(pm_json_at(back, "vms.1.id")), "0000000000abcdf0");
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.guest_bytes")), 64 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.gmem_count")), 2);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.gmem_closed")), 1);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.shared_bytes")), 56 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.private_bytes")), 8 << 20);
+	assert_true(json_object_is_type(pm_json_at(back, "vms.1.shared_inexact"), json_type_boolean));
+	assert_false(json_object_get_boolean(pm_json_at(back, "vms.1.shared_inexact")));
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.shared_bytes")), 0);	/* no guest_memfd seen */
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "lost")), 3);
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "forgotten")), 4);	/* VMs no longer in vms */
 	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_userspace_exit.state")), "live");
