@@ -413,7 +413,7 @@ static void vm_unlink_free(struct pm_state *s, struct pm_vm **link)
 
 	*link = vm->next;
 	/* what a VM owns beside itself: as pm_state_free frees it */
-	free(vm->pending);
+	vm_release(vm);
 	free(vm);
 	s->nvms--;
 	s->forgotten++;
