@@ -60,11 +60,11 @@ for f in kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl; do
 	else expect $f unavailable "together"
 	fi
 done
-for f in kvm_gmem_fallocate kvm_destroy_vm; do
+for f in kvm_gmem_fallocate kvm_destroy_vm kvm_gmem_release; do
 	if has_fn $f; then expect $f live ""; else expect $f unavailable "$f"; fi
 done
 # ... and a trampoline said to be live is in ftrace's list of attached functions
-for f in kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm; do
+for f in kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_gmem_release; do
 	[ "$(state $f)" = live ] || continue
 	if attached $f; then vt_pass "attached_$f"; else vt_fail "attached_$f" "live, but not in $TR/enabled_functions"; fi
 done
@@ -102,7 +102,7 @@ else expect lsm/file_ioctl_compat unavailable "security_file_ioctl_compat"; fi
 # them a syscall tracepoint's tax.
 if [ "${VMTEST_KVM:-}" = swprot ]; then
 	bad=
-	for h in kvm_userspace_exit kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm \
+	for h in kvm_userspace_exit kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_gmem_release \
 		kvm_vm_set_mem_attributes lsm/file_ioctl sched_process_exit; do
 		[ "$(state $h)" = live ] || bad="$bad $h=$(state $h)"
 	done
@@ -110,7 +110,7 @@ if [ "${VMTEST_KVM:-}" = swprot ]; then
 fi
 
 # every hook privmemd reports has its oracle above
-known=" kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_userspace_exit syscalls:ioctl syscalls:fallocate sched_process_exit kvm_rmp_fault kvm_page_fault kvm_vm_set_mem_attributes lsm/file_ioctl lsm/file_ioctl_compat "
+known=" kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_gmem_release kvm_userspace_exit syscalls:ioctl syscalls:fallocate sched_process_exit kvm_rmp_fault kvm_page_fault kvm_vm_set_mem_attributes lsm/file_ioctl lsm/file_ioctl_compat "
 # (json-c writes "/" as "\/")
 jpath $T/st.json hooks | grep -oE '"[^"]+": *\{' | sed 's/"\([^"]*\)".*/\1/; s#\\/#/#g' >$T/names
 n=0

@@ -39,7 +39,7 @@ while [ $i -lt $N ]; do
 	privmem -s $S vms --json >$T/vms.json
 	why=""
 	[ "$att" = $REQ ] || why="$why testvmm made '$att' attempts, not $REQ;"
-	for f in kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm; do
+	for f in kvm_vm_ioctl kvm_dev_ioctl kvm_vcpu_ioctl kvm_gmem_fallocate kvm_destroy_vm kvm_gmem_release; do
 		st=$(jpath $T/st.json "hooks.$f.state")
 		ef=no
 		grep -q "^$f " /sys/kernel/tracing/enabled_functions && ef=yes
