@@ -387,7 +387,12 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 	if (!id)
 		return 0;
 	vcpu = BPF_CORE_READ(f, private_data);
-	if (id->file != (__u64)f || id->vcpu_ptr != (__u64)vcpu ||
+	/*
+	 * A VM came or went since (the generation moved): file, vCPU and
+	 * struct kvm may all be a new VM's at the old addresses, with its own
+	 * kvm_run page, so everything is looked up again.
+	 */
+	if (id->file != (__u64)f || id->vcpu_ptr != (__u64)vcpu || id->gen != vm_gen() ||
 	    id->kvm != (__u64)BPF_CORE_READ(vcpu, kvm)) {
 		if (!is_kvm_file(f, kvm_vcpu_ioctl_addr)) {
 			id->file = 0;
@@ -401,10 +406,6 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 		id->vcpu = BPF_CORE_READ(vcpu, vcpu_id);
 		id->run = (__u64)BPF_CORE_READ(vcpu, run);
 		hook_hit(PM_HOOK_EXIT);	/* per vCPU seen, not per exit: exits are counted per VM */
-	} else if (id->gen != vm_gen()) {
-		/* a VM came or went: file, vCPU and struct kvm may all be a new VM's at old addresses */
-		id->gen = vm_gen();
-		id->vm = vm_id((struct kvm *)id->kvm);
 	}
 	x.vm = id->vm;
 	x.vcpu = id->vcpu;
