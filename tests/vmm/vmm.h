@@ -140,6 +140,12 @@ struct host_caps {
 	int vm_types;
 	int user_memory2;
 	int memory_fault_info;
+	/*
+	 * KVM_CAP_GUEST_MEMFD asked of the VM itself (-1 before one exists):
+	 * 6.12 says yes on /dev/kvm and no for a VM type without private
+	 * memory, which then refuses KVM_CREATE_GUEST_MEMFD.
+	 */
+	int vm_guest_memfd;
 };
 
 struct vm {
