@@ -355,14 +355,6 @@ static void fit_to_host(struct opts *o, const struct vm *vm)
 	o->faults = 0;
 }
 
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * One VM's whole life but its end: created, its memory and vCPU set up,
  * the guest run to its hlt.  r->vm is open afterwards, for the report and
