@@ -12,6 +12,16 @@ destroyed_at_least() {
 	"$B/privmem" -s "$SOCK" vms --json >"$2" && [ "$(jq '[.vms[] | select(.state == "destroyed")] | length' "$2")" -ge "$1" ]
 }
 vms_after_exit() { wait_for 10 "$1 destroyed VMs in privmem vms" destroyed_at_least "$@"; }
+# run_vmm NAME ARGS...: testvmm, its truth in $T/NAME.json, one result
+run_vmm() {
+	local n=$1
+	shift
+	if "$B/testvmm" "$@" --json "$T/$n.json" >/dev/null 2>"$T/$n.err"; then
+		ok "testvmm $n: $*"
+	else
+		bad "testvmm $n: $* ($(cat "$T/$n.err"))"
+	fi
+}
 
 need_root_kvm "kernel tests"
 
@@ -23,11 +33,8 @@ if start_daemon "$T/privmemd.log" -s "$SOCK"; then ok "privmemd starts"; else ba
 
 # One VM: 37 seeded conversion requests of 4 KiB..2 MiB and 5 memory-fault
 # exits (none where KVM has no guest_memfd: gtcompare counts those skips).
-if "$B/testvmm" --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS --json "$T/gt1.json" >/dev/null 2>"$T/vmm1.err"; then
-	ok "testvmm seed 1"
-else
-	bad "testvmm seed 1: $(cat "$T/vmm1.err")"
-fi
+# shellcheck disable=SC2086 # TESTVMM_FAULTS is one option or none
+run_vmm gt1 --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS
 vms_after_exit 1 "$T/pm1.json"
 tally one_vm "$B/gtcompare" "$T/pm1.json" "$T/gt1.json"
 
@@ -42,11 +49,8 @@ tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
 # #16.1: VMs one after another in one process (the freed struct kvm often
 # comes back for the next): each creation is its own VM with its own books.
-if "$B/testvmm" --vms 4 --seed 11 --requests 9 $TESTVMM_FAULTS --json "$T/gtn.json" >/dev/null 2>"$T/vmmn.err"; then
-	ok "testvmm --vms 4"
-else
-	bad "testvmm --vms 4: $(cat "$T/vmmn.err")"
-fi
+# shellcheck disable=SC2086
+run_vmm gtn --vms 4 --seed 11 --requests 9 $TESTVMM_FAULTS
 vms_after_exit 7 "$T/pmn.json"
 tally vms_in_turn "$B/gtcompare" "$T/pmn.json" "$T/gtn.json"
 
