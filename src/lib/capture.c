@@ -1181,13 +1181,22 @@ static int cmp_u64(const void *a, const void *b)
 int pm_capture_sweep_orphans(struct pm_capture *c)
 {
 	int ifd = bpf_map__fd(c->skel->maps.vm_ids), bfd = bpf_map__fd(c->skel->maps.vm_lsm_buckets), n = 0;
-	uint64_t key, next, *prev = NULL, *live;
+	size_t nlive = 0, ncand = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
+	uint64_t key, next, *prev = NULL, *live = malloc(cap * sizeof(*live)), *cand = malloc(cap * sizeof(*cand));
 	struct { uint64_t id; uint32_t tgid, pad; } v;
-	size_t nlive = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
 
-	live = malloc(cap * sizeof(*live));
-	if (!live)
+	if (!live || !cand) {
+		free(live);
+		free(cand);
 		return -ENOMEM;
+	}
+	/* buckets first: one made after this walk belongs to a VM already named by then */
+	while (ncand < cap && bpf_map_get_next_key(bfd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		cand[ncand++] = key;
+	}
+	prev = NULL;
 	while (nlive < cap && bpf_map_get_next_key(ifd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -1195,16 +1204,12 @@ int pm_capture_sweep_orphans(struct pm_capture *c)
 			live[nlive++] = v.id;
 	}
 	qsort(live, nlive, sizeof(*live), cmp_u64);
-	prev = NULL;
-	while (bpf_map_get_next_key(bfd, prev, &next) == 0) {
-		key = next;
-		if (!bsearch(&key, live, nlive, sizeof(*live), cmp_u64) && bpf_map_delete_elem(bfd, &key) == 0) {
+	for (size_t i = 0; i < ncand; i++)
+		if (!bsearch(&cand[i], live, nlive, sizeof(*live), cmp_u64) &&
+		    bpf_map_delete_elem(bfd, &cand[i]) == 0)
 			n++;
-			continue;	/* from prev again: its successor is gone */
-		}
-		prev = &key;
-	}
 	free(live);
+	free(cand);
 	return n;
 }
 
