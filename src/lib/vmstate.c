@@ -257,6 +257,16 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 		s->bad_events++;
 		return NULL;
 	}
+	/*
+	 * A VM found gone when a new one took its struct kvm, that these books
+	 * never saw (it died while nobody watched, its entry stale in pinned
+	 * maps): counted, but no VM made up for it, under the new VM's pid.
+	 */
+	if (e->type == PM_EV_VM_DESTROY && (e->flags & PM_F_REUSED) && !pm_state_find(s, e->vm)) {
+		s->events++;
+		s->by_type[e->type]++;
+		return NULL;
+	}
 	vm = vm_get(s, e);
 	if (!vm)
 		return NULL;
