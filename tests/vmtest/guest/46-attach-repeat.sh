@@ -46,6 +46,9 @@ while [ $i -lt $N ]; do
 		case "$st" in
 		live) [ $ef = yes ] || why="$why $f live but not in enabled_functions;";;
 		silent) silent=$((silent + 1));;
+		# a kernel without the function (6.1: no guest_memfd) says so, truthfully
+		unavailable) grep -qE "^$f( |\$)" /sys/kernel/tracing/available_filter_functions &&
+			why="$why $f unavailable though the kernel has it ($(jpath $T/st.json "hooks.$f.reason"));";;
 		*) why="$why $f $st ($(jpath $T/st.json "hooks.$f.reason"));";;
 		esac
 	done
