@@ -234,8 +234,9 @@ static void probe_fexit(struct pm_capture *c)
 /*
  * A syscall tracepoint pair where no trampoline covers its calls: live only
  * when asked for (--syscall-hooks), as it taxes every syscall of every
- * process. Availability comes first, so a disabled hook is one that the
- * flag would make live; its reason says what goes unseen without it.
+ * process. --no-syscall-hooks is the operator's "never", reported as such
+ * whatever the kernel has; the default's "disabled" says the flag would
+ * make it live, so the kernel's lacks come before it.
  */
 static void probe_syscall_tp(struct pm_capture *c, enum pm_hook h, const char *sc, bool have_sym,
 			     const char *sym, bool superseded, enum pm_syscall_hooks want, const char *unseen)
@@ -246,12 +247,12 @@ static void probe_syscall_tp(struct pm_capture *c, enum pm_hook h, const char *s
 	snprintf(exit_, sizeof(exit_), "sys_exit_%s", sc);
 	if (superseded)
 		hook_reason(c, h, PM_HOOK_SUPERSEDED, "fentry/fexit hooks cover it at no cost to other processes");
+	else if (want == PM_SYSCALL_HOOKS_OFF)
+		hook_reason(c, h, PM_HOOK_DISABLED, "--no-syscall-hooks");
 	else if (!syscall_tp_exists(enter) || !syscall_tp_exists(exit_))
 		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
 	else if (!have_sym)
 		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "%s not in /proc/kallsyms", sym);
-	else if (want == PM_SYSCALL_HOOKS_OFF)
-		hook_reason(c, h, PM_HOOK_DISABLED, "--no-syscall-hooks");
 	else if (want == PM_SYSCALL_HOOKS_DEFAULT)
 		hook_reason(c, h, PM_HOOK_DISABLED,
 			    "not attached by default: %s are not seen on this kernel (no trampolines); "
