@@ -19,7 +19,7 @@ rm -f "$TRUTH" "$VMS"
 echo "== starting privmemd --syscall-hooks: the demo VM's attempts need them where the kernel has no"
 echo "   trampolines, at a cost to every process's syscalls (without the flag, privmemd taxes nobody"
 echo "   and its status says what it does not see)"
-SYSCALL_HOOKS= start_daemon /tmp/privmem-demo.log --syscall-hooks -s "$SOCK" ||
+SYSCALL_HOOKS='' start_daemon /tmp/privmem-demo.log --syscall-hooks -s "$SOCK" ||
 	{ echo "demo: privmemd did not start (log above)"; exit 1; }
 echo "== privmemd is up; hooks this kernel offers:"
 "$B/privmem" -s "$SOCK" status

@@ -17,7 +17,7 @@ B=${B:-build}
 # creation, attempts and discards here only through the syscall-tracepoint
 # fallback, which privmemd, privmem record and privmemtop --direct attach
 # only when asked. Every capture a suite starts passes it (start_daemon does);
-# a test of the default clears it (SYSCALL_HOOKS= start_daemon ...). Where
+# a test of the default clears it (SYSCALL_HOOKS='' start_daemon ...). Where
 # trampolines work (the QEMU bed) the flag changes nothing.
 SYSCALL_HOOKS=--syscall-hooks
 PASS=0 FAIL=0 SKIP=0

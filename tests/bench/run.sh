@@ -21,7 +21,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 # daemon_on ARGS...: privmemd with exactly ARGS (no SYSCALL_HOOKS of
 # tests/lib.sh: each column says which hooks it measures)
 daemon_on() {
-	SYSCALL_HOOKS= start_daemon "$T/d.log" -s "$T/sock" "$@" || { echo "privmemd did not start"; exit 1; }
+	SYSCALL_HOOKS='' start_daemon "$T/d.log" -s "$T/sock" "$@" || { echo "privmemd did not start"; exit 1; }
 }
 daemon_off() { kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=; }
 

@@ -167,7 +167,7 @@ stop_daemon
 # the syscall tracepoints "disabled" with the reason
 chmod 755 "$T"
 PSOCK=$T/pmdir/privmemd.sock
-if SYSCALL_HOOKS= start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
+if SYSCALL_HOOKS='' start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
 eq "socket directory mode" "$(stat -c %a "$T/pmdir")" 700
 eq "socket mode" "$(stat -c %a "$PSOCK")" 600
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
@@ -199,7 +199,7 @@ stop_daemon
 # what it does not see and which flag buys it at what cost. What it says
 # is unseen is unseen: testvmm's VM is booked from its exits, its attempts
 # are not.
-if SYSCALL_HOOKS= start_daemon "$T/default.log" -s "$T/default.sock"; then ok "privmemd (no flags) starts"; else bad "privmemd (no flags) starts"; fi
+if SYSCALL_HOOKS='' start_daemon "$T/default.log" -s "$T/default.sock"; then ok "privmemd (no flags) starts"; else bad "privmemd (no flags) starts"; fi
 "$B/privmem" -s "$T/default.sock" status --json >"$T/def.json"
 "$B/privmem" -s "$T/default.sock" status >"$T/def.txt"
 dh() { jv "$T/def.json" ".hooks[\"$1\"].$2"; }
