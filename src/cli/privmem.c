@@ -80,8 +80,11 @@ static void print_hooks_plain(json_object *hooks)
 		printf("%-26s %-12s %-8" PRIu64 " %s%s%s\n", name, pm_json_str(h, "state"), pm_json_u64(h, "hits", 0),
 		       pm_json_str(h, "covers"), *reason ? "; " : "", *reason ? reason : "");
 		if (taxes && strcmp(pm_json_str(h, "state"), "live") == 0)
-			printf("%-26s %-12s %-8s taxes every syscall of every process (use --no-syscall-hooks)\n", "", "", "");
+			printf("%-26s %-12s %-8s taxes every syscall of every process (%s)\n", "", "", "",
+			       strncmp(reason, "standing in", 11) == 0 ? "a stand-in: --no-syscall-hooks refuses it"
+								       : "asked for with --syscall-hooks");
 	}
+	pm_cli_print_unseen(stdout, hooks, "privmemd", "\n");
 }
 
 static void print_policy_plain(json_object *status)

@@ -53,13 +53,15 @@ struct daemon {
 };
 
 static const char usage[] =
-	"Usage: privmemd [-c POLICY] [-s SOCKET] [--metrics ADDR:PORT] [--no-syscall-hooks] [-v]\n"
+	"Usage: privmemd [-c POLICY] [-s SOCKET] [--metrics ADDR:PORT] [--syscall-hooks] [-v]\n"
 	"Observe private/shared memory conversions of KVM guests.\n\n"
 	"  -c, --policy FILE       rate/size policy (privmem.policy(5)); SIGHUP reloads it\n"
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --socket-group GROUP  members of GROUP may read status and vms (reload stays root's)\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
-	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"      --syscall-hooks     where trampolines are missing, see VM creation, attempts and\n"
+	"                          discards through syscall tracepoints (they tax every process)\n"
+	"      --no-syscall-hooks  never attach syscall tracepoints, not even to stand in\n"
 	"      --require-enforce   refuse to start unless the policy is enforced (BPF LSM live)\n"
 	"      --no-exit-stats     no per-VM exit counts: the exit hook works only on request exits\n"
 	"      --record DIR        flight recorder: trace files in DIR (privmem-trace(5))\n"
@@ -440,6 +442,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "policy", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-group", required_argument, NULL, 'G' },
+		{ "syscall-hooks", no_argument, NULL, 'Y' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "no-exit-stats", no_argument, NULL, 'E' },
 		{ "require-enforce", no_argument, NULL, 'F' },
@@ -460,7 +463,12 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'c': d->policy_path = optarg; break;
 		case 's': d->sock_path = optarg; break;
 		case 'G': d->sock_group_name = optarg; break;
-		case 'S': d->co.no_syscall_hooks = true; break;
+		case 'Y': case 'S':
+			if (pm_syscall_hooks_opt(&d->co.syscall_hooks, c == 'Y' ? PM_SYSCALL_HOOKS_ON : PM_SYSCALL_HOOKS_OFF)) {
+				fprintf(stderr, "privmemd: %s\n", PM_SYSCALL_HOOKS_CONFLICT);
+				return 2;
+			}
+			break;
 		case 'E': d->co.no_exit_stats = true; break;
 		case 'F': d->require_enforce = true; break;
 		case 'v': d->verbose = true; break;
