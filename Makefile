@@ -217,6 +217,8 @@ bench-peers: all $(BENCH_BINS)
 benchcheck: all $(BENCH_BINS)
 	BENCH_SMOKE=1 ./tests/bench/run.sh
 
+# the demo runs privmemd --syscall-hooks: where the kernel refuses fentry/fexit
+# the VMM's attempts are seen only that way (scripts/demo.sh says so)
 demo: deps all $(KTEST_BINS)
 	./scripts/demo.sh
 

@@ -519,8 +519,10 @@ static __always_inline int handle_exit(struct exit_info *x, bool read_run, struc
  * the exit path each bpf_probe_read_kernel cost about 40 ns, as much as
  * the rest of the hook together; these loads cost next to nothing.
  */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 #define kernel_view(p, type) ((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+/* 6.1 has no bpf_rdonly_cast: libbpf leaves a missing weak kfunc at 0, and the verifier drops the branch */
+#define have_rdonly_cast() (bpf_rdonly_cast != NULL)
 
 /*
  * fdt->fd[fd]: the verifier indexes no struct file ** array, so the slot is
@@ -538,10 +540,9 @@ static __always_inline struct file *fdt_file(struct fdtable *fdt, __u64 fd)
  */
 /* Does this cache entry describe the vCPU behind f, as of generation gen? */
 static __always_inline bool ident_holds(const struct vcpu_ident *id, struct file *f, struct kvm_vcpu *vcpu,
-					__u64 gen)
+					__u64 kvm, __u64 gen)
 {
-	return id->file == (__u64)f && id->vcpu_ptr == (__u64)vcpu && id->kvm == (__u64)vcpu->kvm &&
-	       id->gen == gen;
+	return id->file == (__u64)f && id->vcpu_ptr == (__u64)vcpu && id->kvm == kvm && id->gen == gen;
 }
 
 /* A VM's claim on an exit slot, 0 if it has none (its exits are then counted in its entry). */
@@ -558,34 +559,31 @@ static __always_inline __u64 claim_of(__u64 vm)
  * of the same VM (a freed file or vCPU can come back at the same address).
  */
 static __always_inline struct vcpu_ident *thread_ident(struct task_struct *task, struct file *f,
-							struct kvm_vcpu *vcpu, __u64 gen)
+							struct kvm_vcpu *vcpu, __u64 kvm, __u64 gen)
 {
 	struct vcpu_ident *id = bpf_task_storage_get(&vcpu_cache, task, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 
 	if (!id)
 		return NULL;
-	if (id->file != (__u64)f || id->vcpu_ptr != (__u64)vcpu || id->kvm != (__u64)vcpu->kvm) {
+	/*
+	 * A moved generation (a VM came or went) is a miss too: file, vCPU and
+	 * struct kvm may all be a new VM's at old addresses, with its own
+	 * kvm_run page, and a forgotten VM's slot another's.
+	 */
+	if (!ident_holds(id, f, vcpu, kvm, gen)) {
 		if (!is_kvm_file(f, kvm_vcpu_ioctl_addr)) {
 			id->file = 0;
 			return NULL;
 		}
 		id->file = (__u64)f;
 		id->vcpu_ptr = (__u64)vcpu;
-		id->kvm = (__u64)vcpu->kvm;
+		id->kvm = kvm;
 		id->gen = gen;
-		id->vm = vm_id((struct kvm *)id->kvm);
+		id->vm = vm_id((struct kvm *)kvm);
 		id->claim = 0;
-		id->vcpu = vcpu->vcpu_id;
-		id->run = (__u64)vcpu->run;
+		id->vcpu = BPF_CORE_READ(vcpu, vcpu_id);
+		id->run = (__u64)BPF_CORE_READ(vcpu, run);
 		hook_hit(PM_HOOK_EXIT);	/* per vCPU seen, not per exit: exits are counted per VM */
-	} else if (id->gen != gen) {
-		/*
-		 * A VM came or went: file, vCPU and struct kvm may all be a new
-		 * VM's at old addresses, and a forgotten VM's slot another's.
-		 */
-		id->gen = gen;
-		id->vm = vm_id((struct kvm *)id->kvm);
-		id->claim = 0;
 	}
 	if (!id->claim)
 		id->claim = claim_of(id->vm);
@@ -608,7 +606,7 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 	struct kvm_vcpu *vcpu;
 	struct file *f;
 	__u32 zero = 0;
-	__u64 fd, gen;
+	__u64 fd, gen, kvm;
 
 	/* lean mode: the tracepoint's own reason says whether the guest asked anything */
 	if (!count_exits && reason != PM_KVM_EXIT_HYPERCALL && reason != PM_KVM_EXIT_MEMORY_FAULT)
@@ -619,14 +617,26 @@ int BPF_PROG(pm_exit, __u32 reason, int err)
 	fdt = task->files->fdt;
 	if (fd >= fdt->max_fds)
 		return 0;
-	f = fdt_file(fdt, fd);
 	last = bpf_map_lookup_elem(&vcpu_last, &zero);
-	if (!f || !last)
+	if (!last)
 		return 0;
-	vcpu = kernel_view(f->private_data, struct kvm_vcpu);
+	if (have_rdonly_cast()) {
+		f = fdt_file(fdt, fd);
+		if (!f)
+			return 0;
+		vcpu = kernel_view(f->private_data, struct kvm_vcpu);
+		kvm = (__u64)vcpu->kvm;
+	} else {
+		f = NULL;
+		bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
+		if (!f)
+			return 0;
+		vcpu = BPF_CORE_READ(f, private_data);
+		kvm = (__u64)BPF_CORE_READ(vcpu, kvm);
+	}
 	gen = vm_gen();
-	if (!ident_holds(last, f, vcpu, gen)) {
-		id = thread_ident(task, f, vcpu, gen);
+	if (!ident_holds(last, f, vcpu, kvm, gen)) {
+		id = thread_ident(task, f, vcpu, kvm, gen);
 		if (!id)
 			return 0;
 		*last = *id;

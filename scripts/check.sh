@@ -26,8 +26,12 @@ limit_of() {
 # sum SED-EXPR: the sum of the numbers SED-EXPR picks out of the stage's log
 sum() { sed -nE "$1" "$LOG" | paste -sd+ | bc; }
 
+# privmemd processes (any root, chroots too) not there before the stage
+daemons() { pgrep -x privmemd | sort; }
+
 for stage in "$@"; do
 	echo "=== make $stage"
+	before=$(daemons)
 	limit=$(limit_of "$stage")
 	# timeout signals its whole process group: the stage's daemons and VMs too
 	timeout -k 30 "$limit" make --no-print-directory "$stage" 2>&1 | tee "$LOG"
@@ -52,6 +56,16 @@ for stage in "$@"; do
 		BROKEN="$BROKEN $stage(no-result)"
 		FAIL=$((FAIL + 1))
 	fi
+	# a stage leaves no daemon behind: it would stay attached to this
+	# kernel and skew every stage after it (a zombie is gone already)
+	left=$(comm -13 <(echo "$before") <(daemons))
+	for pid in $left; do
+		[ "$(awk '/^State/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = Z ] && continue
+		echo "FAIL make $stage: left privmemd pid $pid running ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null); root $(readlink "/proc/$pid/root")); killed"
+		kill "$pid" 2>/dev/null
+		BROKEN="$BROKEN $stage(left-privmemd)"
+		FAIL=$((FAIL + 1))
+	done
 done
 [ -n "$BROKEN" ] && echo "make check: failing stages:$BROKEN (each counted as one failure)"
 [ "$SKIP" -gt 0 ] && echo "make check: $SKIP skipped (see the skip lines above)"

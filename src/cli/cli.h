@@ -8,6 +8,7 @@
 #define PRIVMEM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <json-c/json.h>
 
 /* Exit status when a trace was read but some of it had to be skipped. */
@@ -30,6 +31,13 @@ void pm_cli_print_json(json_object *o);
 /* The vms table: a header, then one row per VM object of `privmem vms --json`'s shape. */
 void pm_cli_vms_header(void);
 void pm_cli_vms_row(json_object *vm);
+/*
+ * What goes unseen for want of trampolines while the syscall-tracepoint
+ * fallback is off (hooks: the "hooks" object of status), in words, with
+ * the flag of WHO (privmemd, privmem record) that buys it and its cost,
+ * after LEAD. False, printing nothing, when nothing is unseen.
+ */
+bool pm_cli_print_unseen(FILE *f, json_object *hooks, const char *who, const char *lead);
 
 /* Commands; argv[0] is the command's first argument, as bpftool-style dispatch passes it. */
 int pm_cmd_record(int argc, char **argv);

@@ -591,8 +591,11 @@ static void rec_warn(void *ctx, const char *msg)
 }
 
 static const char record_usage[] =
-	"Usage: privmem record -o FILE [-d SECONDS] [--no-syscall-hooks] [-- CMD [ARGS...]]\n"
-	"Records conversions into FILE until SECONDS pass, CMD exits, or SIGINT/SIGTERM.\n";
+	"Usage: privmem record -o FILE [-d SECONDS] [--syscall-hooks] [-- CMD [ARGS...]]\n"
+	"Records conversions into FILE until SECONDS pass, CMD exits, or SIGINT/SIGTERM.\n"
+	"  --syscall-hooks     where trampolines are missing, record VM creation, attempts and\n"
+	"                      discards through syscall tracepoints (they tax every process)\n"
+	"  --no-syscall-hooks  never attach syscall tracepoints, not even to stand in\n";
 
 struct record_args {
 	struct pm_capture_opts co;
@@ -607,6 +610,7 @@ static int record_args(struct record_args *a, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "syscall-hooks", no_argument, NULL, 'Y' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -623,7 +627,12 @@ static int record_args(struct record_args *a, int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'S': a->co.no_syscall_hooks = true; break;
+		case 'Y': case 'S':
+			if (pm_syscall_hooks_opt(&a->co.syscall_hooks, c == 'Y' ? PM_SYSCALL_HOOKS_ON : PM_SYSCALL_HOOKS_OFF)) {
+				pm_cli_err("record: %s", PM_SYSCALL_HOOKS_CONFLICT);
+				return 2;
+			}
+			break;
 		case 'h': fputs(record_usage, stdout); return -1;
 		default: fputs(record_usage, stderr); return 2;
 		}
@@ -732,6 +741,13 @@ int pm_cmd_record(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "privmem: recording to %s\n", pm_rec_path(pm_session_recorder(s)));
+	{
+		/* a trace without attempts must not read as a VM that converted nothing */
+		json_object *hooks = pm_json_hooks(pm_capture_hooks(pm_session_capture(s)), PM_HOOK_MAX);
+
+		pm_cli_print_unseen(stderr, hooks, "privmem record", "privmem: ");
+		json_object_put(hooks);
+	}
 	signal(SIGINT, rec_signal);
 	signal(SIGTERM, rec_signal);
 	signal(SIGPIPE, SIG_IGN);

@@ -80,8 +80,11 @@ static void print_hooks_plain(json_object *hooks)
 		printf("%-26s %-12s %-8" PRIu64 " %s%s%s\n", name, pm_json_str(h, "state"), pm_json_u64(h, "hits", 0),
 		       pm_json_str(h, "covers"), *reason ? "; " : "", *reason ? reason : "");
 		if (taxes && strcmp(pm_json_str(h, "state"), "live") == 0)
-			printf("%-26s %-12s %-8s taxes every syscall of every process (use --no-syscall-hooks)\n", "", "", "");
+			printf("%-26s %-12s %-8s taxes every syscall of every process (%s)\n", "", "", "",
+			       strncmp(reason, "standing in", 11) == 0 ? "a stand-in: --no-syscall-hooks refuses it"
+								       : "asked for with --syscall-hooks");
 	}
+	pm_cli_print_unseen(stdout, hooks, "privmemd", "\n");
 }
 
 static void print_policy_plain(json_object *status)
@@ -154,9 +157,15 @@ static void print_status_plain(json_object *o)
 
 	printf("privmemd %s on %s, up %.1fs\n", pm_json_str(o, "version"), pm_json_str(o, "kernel"),
 	       pm_json_u64(o, "uptime_ns", 0) / 1e9);
-	printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n\n",
+	printf("vms %" PRIu64 "  events %" PRIu64 "  lost %" PRIu64 "%s  bad %" PRIu64 "\n",
 	       pm_json_u64(o, "vms", 0), pm_json_u64(o, "events", 0), pm_json_u64(o, "lost", 0),
 	       pm_json_u64(o, "lost", 0) ? " (EVENTS WERE LOST)" : "", pm_json_u64(o, "bad_events", 0));
+	/* an older privmemd says nothing of forgetting: nor do we, rather than a made-up 0 */
+	if (json_object_object_get_ex(o, "forgotten", NULL))
+		printf("forgotten %" PRIu64 "  (destroyed VMs kept %" PRIu64 " s, at most %" PRIu64 ")\n",
+		       pm_json_u64(o, "forgotten", 0), pm_json_u64(o, "keep_destroyed_s", 0),
+		       pm_json_u64(o, "max_destroyed", 0));
+	putchar('\n');
 	print_kernel_state_plain(o);
 	print_policy_plain(o);
 	if (json_object_object_get_ex(o, "hooks", &hooks))

@@ -38,6 +38,8 @@ struct pm_metrics_view {
 	unsigned nhooks;
 	const char *policy_mode;	/* "none" until a policy is loaded */
 	uint64_t lost;			/* ring-buffer drops, host total */
+	uint64_t keep_destroyed_s;	/* how long, and how many, destroyed VMs are kept */
+	unsigned max_destroyed;
 };
 
 enum pm_metrics_format {

@@ -55,6 +55,8 @@ struct snap {
 	unsigned nhooks;
 	char policy_mode[16];
 	uint64_t lost;
+	uint64_t keep_destroyed_s;
+	unsigned max_destroyed;
 	uint64_t taken_ms;
 	char *text[2];			/* rendered, by enum pm_metrics_format */
 	size_t len[2];
@@ -113,6 +115,8 @@ static struct snap *snap_take(const struct pm_metrics_view *v)
 	memcpy(s->hooks, v->hooks, s->nhooks * sizeof(s->hooks[0]));
 	snprintf(s->policy_mode, sizeof(s->policy_mode), "%s", v->policy_mode ? v->policy_mode : "none");
 	s->lost = v->lost;
+	s->keep_destroyed_s = v->keep_destroyed_s;
+	s->max_destroyed = v->max_destroyed;
 	s->taken_ms = mono_ms();
 	s->refs = 1;
 	return s;
@@ -236,6 +240,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		struct pm_metrics_view v = {
 			.st = &s->st, .hooks = s->hooks, .nhooks = s->nhooks,
 			.policy_mode = s->policy_mode, .lost = s->lost,
+			.keep_destroyed_s = s->keep_destroyed_s, .max_destroyed = s->max_destroyed,
 		};
 
 		s->text[fmt] = pm_metrics_render(&v, fmt, PM_METRICS_MAX_BYTES, &s->len[fmt]);

@@ -197,10 +197,14 @@ static void render_vms(struct rctx *r)
 
 	family(r, "privmem_vm_running", "gauge", "1 while the VM's VMM runs, 0 once it is gone.");
 	PER_VM(r, "privmem_vm_running", vm->destroyed ? 0 : 1);
-	family(r, "privmem_guest_memory_bytes", "gauge", "Guest memory: sum of the VM's guest_memfd sizes.");
+	family(r, "privmem_guest_memory_bytes", "gauge", "Guest memory: sum of the sizes of the VM's open guest_memfds.");
 	PER_VM(r, "privmem_guest_memory_bytes", vm->guest_bytes);
-	family(r, "privmem_shared_memory_bytes", "gauge", "Guest memory currently shared with the host.");
+	family(r, "privmem_shared_memory_bytes", "gauge",
+	       "Guest memory currently shared with the host: guest memory minus what KVM holds private.");
 	PER_VM(r, "privmem_shared_memory_bytes", pm_vm_shared_bytes(vm));
+	family(r, "privmem_shared_memory_inexact", "gauge",
+	       "1 once a conversion of the VM could not be booked (memory too fragmented): shared bytes are inexact.");
+	PER_VM(r, "privmem_shared_memory_inexact", vm->shared_inexact ? 1 : 0);
 
 	family(r, "privmem_requests_total", "counter",
 	       "Conversions the guest asked for, by source (MAP_GPA_RANGE hypercall or memory-fault exit).");
@@ -306,6 +310,13 @@ static void render_host(struct rctx *r, const struct pm_metrics_view *v, unsigne
 	}
 	family(r, "privmem_vms", "gauge", "VMs in privmemd's books, by state.");
 	ob_printf(&r->b, "privmem_vms{state=\"running\"} %u\nprivmem_vms{state=\"destroyed\"} %u\n", running, destroyed);
+	family(r, "privmem_vms_forgotten_total", "counter",
+	       "Destroyed VMs removed from the books, past --keep-destroyed or --max-destroyed.");
+	ob_printf(&r->b, "privmem_vms_forgotten_total %llu\n", (unsigned long long)(v->st ? v->st->forgotten : 0));
+	family(r, "privmem_keep_destroyed_seconds", "gauge", "How long a destroyed VM stays in the books.");
+	ob_printf(&r->b, "privmem_keep_destroyed_seconds %llu\n", (unsigned long long)v->keep_destroyed_s);
+	family(r, "privmem_max_destroyed_vms", "gauge", "Most destroyed VMs kept in the books; the oldest go first.");
+	ob_printf(&r->b, "privmem_max_destroyed_vms %u\n", v->max_destroyed);
 	family(r, "privmem_events_total", "counter", "Events privmemd has handled.");
 	ob_printf(&r->b, "privmem_events_total %llu\n", (unsigned long long)(v->st ? v->st->events : 0));
 	family(r, "privmem_bad_events_total", "counter", "Undecodable records.");

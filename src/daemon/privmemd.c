@@ -3,9 +3,11 @@
  * privmemd: loads the capture BPF, keeps per-VM books of private/shared
  * conversions and serves them on a UNIX socket.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,21 +49,26 @@ struct daemon {
 	const char *policy_path;	/* -c FILE */
 	bool require_enforce;		/* --require-enforce */
 	struct pm_dpolicy pol;
+	struct pm_session_keep keep;	/* --keep-destroyed, --max-destroyed */
 };
 
 static const char usage[] =
-	"Usage: privmemd [-c POLICY] [-s SOCKET] [--metrics ADDR:PORT] [--no-syscall-hooks] [-v]\n"
+	"Usage: privmemd [-c POLICY] [-s SOCKET] [--metrics ADDR:PORT] [--syscall-hooks] [-v]\n"
 	"Observe private/shared memory conversions of KVM guests.\n\n"
 	"  -c, --policy FILE       rate/size policy (privmem.policy(5)); SIGHUP reloads it\n"
 	"  -s, --socket PATH       API socket (default " PM_DEFAULT_SOCKET ")\n"
 	"      --socket-group GROUP  members of GROUP may read status and vms (reload stays root's)\n"
 	"      --metrics ADDR:PORT serve Prometheus /metrics there (e.g. 127.0.0.1:9464)\n"
-	"      --no-syscall-hooks  never attach syscall tracepoints (they tax every process)\n"
+	"      --syscall-hooks     where trampolines are missing, see VM creation, attempts and\n"
+	"                          discards through syscall tracepoints (they tax every process)\n"
+	"      --no-syscall-hooks  never attach syscall tracepoints, not even to stand in\n"
 	"      --require-enforce   refuse to start unless the policy is enforced (BPF LSM live)\n"
 	"      --no-exit-stats     no per-VM exit counts: the exit hook works only on request exits\n"
 	"      --record DIR        flight recorder: trace files in DIR (privmem-trace(5))\n"
 	"      --record-size BYTES start a new file past this size (default 64M; K/M/G)\n"
 	"      --record-files N    keep the newest N files (default 8)\n"
+	"      --keep-destroyed SECONDS  forget a destroyed VM this long after it went (default 600)\n"
+	"      --max-destroyed N   keep at most N destroyed VMs, forgetting the oldest (default 1024)\n"
 	"  -v, --verbose           log every event to stderr\n"
 	"  -h, --help              this text\n";
 
@@ -95,6 +102,27 @@ static int rec_option(struct daemon *d, int c, const char *arg)
 		d->rec_opts.max_bytes = v;
 	else
 		d->rec_opts.max_files = v > 100000 ? 100000 : (unsigned)v;
+	return 0;
+}
+
+/* --keep-destroyed SECONDS, --max-destroyed N: 0 is a value here (keep none), a sign is not. */
+static int keep_option(struct daemon *d, int c, const char *arg)
+{
+	const char *what = c == 'K' ? "keep-destroyed" : "max-destroyed";
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (!isdigit((unsigned char)arg[0]) || errno || *end || v > UINT_MAX) {
+		fprintf(stderr, "privmemd: --%s '%s': not a %s from 0 to %u\n", what, arg,
+			c == 'K' ? "number of seconds" : "count", UINT_MAX);
+		return -1;
+	}
+	if (c == 'K')
+		d->keep.keep_destroyed_s = v;
+	else
+		d->keep.max_destroyed = (unsigned)v;
 	return 0;
 }
 
@@ -198,6 +226,10 @@ static json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "bad_events", json_object_new_uint64(d->st->bad_events));
 	json_object_object_add(o, "lost", json_object_new_uint64(d->st->lost));
 	json_object_object_add(o, "refused_clients", json_object_new_uint64(d->refused_clients));
+	/* destroyed VMs dropped from the books, and the limits that dropped them */
+	json_object_object_add(o, "forgotten", json_object_new_uint64(d->st->forgotten));
+	json_object_object_add(o, "keep_destroyed_s", json_object_new_uint64(d->keep.keep_destroyed_s));
+	json_object_object_add(o, "max_destroyed", json_object_new_uint64(d->keep.max_destroyed));
 	if (d->metrics) {
 		json_object *m = json_object_new_object();
 
@@ -311,6 +343,8 @@ static void metrics_view(void *ctx, struct pm_metrics_view *v)
 	v->nhooks = PM_HOOK_MAX;
 	v->policy_mode = d->pol.policy ? pm_mode_name(d->pol.policy->mode) : "none";
 	v->lost = d->st->lost;
+	v->keep_destroyed_s = d->keep.keep_destroyed_s;
+	v->max_destroyed = d->keep.max_destroyed;
 }
 
 /* Refuses to start on a bad policy, and never claims enforcement the kernel cannot give. */
@@ -408,6 +442,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "policy", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-group", required_argument, NULL, 'G' },
+		{ "syscall-hooks", no_argument, NULL, 'Y' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "no-exit-stats", no_argument, NULL, 'E' },
 		{ "require-enforce", no_argument, NULL, 'F' },
@@ -416,6 +451,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "record-size", required_argument, NULL, 'Z' },
 		{ "record-files", required_argument, NULL, 'N' },
 		{ "metrics", required_argument, NULL, 'M' },
+		{ "keep-destroyed", required_argument, NULL, 'K' },
+		{ "max-destroyed", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -426,12 +463,18 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'c': d->policy_path = optarg; break;
 		case 's': d->sock_path = optarg; break;
 		case 'G': d->sock_group_name = optarg; break;
-		case 'S': d->co.no_syscall_hooks = true; break;
+		case 'Y': case 'S':
+			if (pm_syscall_hooks_opt(&d->co.syscall_hooks, c == 'Y' ? PM_SYSCALL_HOOKS_ON : PM_SYSCALL_HOOKS_OFF)) {
+				fprintf(stderr, "privmemd: %s\n", PM_SYSCALL_HOOKS_CONFLICT);
+				return 2;
+			}
+			break;
 		case 'E': d->co.no_exit_stats = true; break;
 		case 'F': d->require_enforce = true; break;
 		case 'v': d->verbose = true; break;
 		case 'R': case 'Z': case 'N': if (rec_option(d, c, optarg)) return 2; break;
 		case 'M': d->metrics_addr = optarg; break;
+		case 'K': case 'D': if (keep_option(d, c, optarg)) return 2; break;
 		case 'h': fputs(usage, stdout); return 1;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -459,7 +502,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 /* The start-up ladder; each step says why it failed. 0, or the exit code. */
 static int start(struct daemon *d)
 {
-	struct pm_session_ops ops = { .vm_seen = on_vm_seen, .event = on_event, .warn = on_warn, .ctx = d };
+	struct pm_session_ops ops = { .vm_seen = on_vm_seen, .event = on_event, .warn = on_warn, .ctx = d,
+				      .keep = &d->keep };
 	char msg[512];
 	int err;
 
@@ -549,7 +593,8 @@ static void stop(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1, .lock_fd = -1, .sock_group = PM_SOCK_NO_GROUP };
+	struct daemon d = { .sock_path = PM_DEFAULT_SOCKET, .lfd = -1, .lock_fd = -1, .sock_group = PM_SOCK_NO_GROUP,
+			    .keep = { PM_KEEP_DESTROYED_S, PM_MAX_DESTROYED } };
 	int rc = parse_args(&d, argc, argv);
 
 	if (rc)

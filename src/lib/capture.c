@@ -35,9 +35,9 @@ struct pm_capture {
 	int ncpus;
 	char pin_dir[128];
 	bool pin;
-	bool ioctl_standby;
+	bool ioctl_standby;		/* syscall ioctl programs loaded, unattached, ready to stand in */
 	bool lsm_nosleep;		/* the kernel refused the sleepable LSM program */
-	bool baselining;		/* cross_check_baseline: take counts, judge nothing */		/* syscall ioctl programs loaded, unattached, ready to stand in */
+	bool baselining;		/* cross_check_baseline: take counts, judge nothing */
 	/* cross-check: counts when the hook last moved (see check_silent) */
 	struct { uint64_t hook, sib; } xsnap[PM_HOOK_MAX];
 };
@@ -231,8 +231,15 @@ static void probe_fexit(struct pm_capture *c)
 	}
 }
 
+/*
+ * A syscall tracepoint pair where no trampoline covers its calls: live only
+ * when asked for (--syscall-hooks), as it taxes every syscall of every
+ * process. --no-syscall-hooks is the operator's "never", reported as such
+ * whatever the kernel has; the default's "disabled" says the flag would
+ * make it live, so the kernel's lacks come before it.
+ */
 static void probe_syscall_tp(struct pm_capture *c, enum pm_hook h, const char *sc, bool have_sym,
-			     const char *sym, bool superseded, bool refuse)
+			     const char *sym, bool superseded, enum pm_syscall_hooks want, const char *unseen)
 {
 	char enter[64], exit_[64];
 
@@ -240,12 +247,16 @@ static void probe_syscall_tp(struct pm_capture *c, enum pm_hook h, const char *s
 	snprintf(exit_, sizeof(exit_), "sys_exit_%s", sc);
 	if (superseded)
 		hook_reason(c, h, PM_HOOK_SUPERSEDED, "fentry/fexit hooks cover it at no cost to other processes");
-	else if (refuse)
+	else if (want == PM_SYSCALL_HOOKS_OFF)
 		hook_reason(c, h, PM_HOOK_DISABLED, "--no-syscall-hooks");
 	else if (!syscall_tp_exists(enter) || !syscall_tp_exists(exit_))
 		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "no syscall tracepoints (tracefs unmounted?)");
 	else if (!have_sym)
 		hook_reason(c, h, PM_HOOK_UNAVAILABLE, "%s not in /proc/kallsyms", sym);
+	else if (want == PM_SYSCALL_HOOKS_DEFAULT)
+		hook_reason(c, h, PM_HOOK_DISABLED,
+			    "not attached by default: %s are not seen on this kernel (no trampolines); "
+			    "--syscall-hooks attaches them and taxes every process's syscalls", unseen);
 	else
 		c->hooks[h].state = PM_HOOK_LIVE;
 }
@@ -392,13 +403,20 @@ static void probe(struct pm_capture *c, const struct pm_capture_opts *o, const s
 		hook_reason(c, PM_HOOK_EXIT, PM_HOOK_UNAVAILABLE, "kvm_vcpu_ioctl not in /proc/kallsyms");
 	else
 		c->hooks[PM_HOOK_EXIT].state = PM_HOOK_LIVE;
-	probe_syscall_tp(c, PM_HOOK_IOCTL_TP, "ioctl", ks[1].addr, "kvm_vm_ioctl", ioctl_fexit, o->no_syscall_hooks);
-	/* superseded, yet loaded: it stands in if kvm_vm_ioctl's trampoline falls silent */
-	c->ioctl_standby = c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_SUPERSEDED && !o->no_syscall_hooks &&
+	probe_syscall_tp(c, PM_HOOK_IOCTL_TP, "ioctl", ks[1].addr, "kvm_vm_ioctl", ioctl_fexit, o->syscall_hooks,
+			 "VM creation, attempts, guest_memfd creation and resumes");
+	/*
+	 * Superseded, yet loaded: it stands in if kvm_vm_ioctl's trampoline
+	 * falls silent. Allowed by default (the stand-in only repairs a
+	 * trampoline that stopped seeing attempts, and says so); only
+	 * --no-syscall-hooks refuses it.
+	 */
+	c->ioctl_standby = c->hooks[PM_HOOK_IOCTL_TP].state == PM_HOOK_SUPERSEDED &&
+			   o->syscall_hooks != PM_SYSCALL_HOOKS_OFF &&
 			   syscall_tp_exists("sys_enter_ioctl") && syscall_tp_exists("sys_exit_ioctl") &&
 			   ks[1].addr && !c->refused[PM_HOOK_IOCTL_TP].on;
 	probe_syscall_tp(c, PM_HOOK_FALLOCATE_TP, "fallocate", ks[3].addr, "kvm_gmem_fallocate", falloc_fexit,
-			 o->no_syscall_hooks);
+			 o->syscall_hooks, "discards");
 	c->hooks[PM_HOOK_PROC_EXIT].state = tp_nparams("sched_process_exit") > 0 ? PM_HOOK_LIVE : PM_HOOK_UNAVAILABLE;
 	probe_tp(c, PM_HOOK_RMP_FAULT, "kvm_rmp_fault", 7, "unknown prototype");
 	probe_tp(c, PM_HOOK_PAGE_FAULT, "kvm_page_fault", 4, "lacks the vCPU argument");
@@ -1286,13 +1304,22 @@ static int cmp_u64(const void *a, const void *b)
 int pm_capture_sweep_orphans(struct pm_capture *c)
 {
 	int ifd = bpf_map__fd(c->skel->maps.vm_ids), bfd = bpf_map__fd(c->skel->maps.vm_lsm_buckets), n = 0;
-	uint64_t key, next, *prev = NULL, *live;
+	size_t nlive = 0, ncand = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
+	uint64_t key, next, *prev = NULL, *live = malloc(cap * sizeof(*live)), *cand = malloc(cap * sizeof(*cand));
 	struct { uint64_t id; uint32_t tgid, pad; } v;
-	size_t nlive = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
 
-	live = malloc(cap * sizeof(*live));
-	if (!live)
+	if (!live || !cand) {
+		free(live);
+		free(cand);
 		return -ENOMEM;
+	}
+	/* buckets first: one made after this walk belongs to a VM already named by then */
+	while (ncand < cap && bpf_map_get_next_key(bfd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		cand[ncand++] = key;
+	}
+	prev = NULL;
 	while (nlive < cap && bpf_map_get_next_key(ifd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -1300,16 +1327,12 @@ int pm_capture_sweep_orphans(struct pm_capture *c)
 			live[nlive++] = v.id;
 	}
 	qsort(live, nlive, sizeof(*live), cmp_u64);
-	prev = NULL;
-	while (bpf_map_get_next_key(bfd, prev, &next) == 0) {
-		key = next;
-		if (!bsearch(&key, live, nlive, sizeof(*live), cmp_u64) && bpf_map_delete_elem(bfd, &key) == 0) {
+	for (size_t i = 0; i < ncand; i++)
+		if (!bsearch(&cand[i], live, nlive, sizeof(*live), cmp_u64) &&
+		    bpf_map_delete_elem(bfd, &cand[i]) == 0)
 			n++;
-			continue;	/* from prev again: its successor is gone */
-		}
-		prev = &key;
-	}
 	free(live);
+	free(cand);
 	return n;
 }
 

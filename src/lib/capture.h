@@ -14,8 +14,38 @@ typedef void (*pm_event_fn)(void *ctx, const struct pm_event *e);
 
 #define PM_PIN_DIR "/sys/fs/bpf/privmem"
 
+/*
+ * The syscall-tracepoint fallback (syscalls:ioctl, syscalls:fallocate and
+ * their compat programs) sees what missing trampolines do not, and taxes
+ * every syscall of every process on the host: nobody pays unless asked.
+ */
+enum pm_syscall_hooks {
+	/*
+	 * Not attached where trampolines are missing (the hooks are disabled,
+	 * saying what goes unseen). The stand-in stays allowed: it attaches
+	 * only on a kernel with trampolines whose kvm_vm_ioctl one fell
+	 * silent, where attempts would otherwise vanish unannounced.
+	 */
+	PM_SYSCALL_HOOKS_DEFAULT = 0,
+	PM_SYSCALL_HOOKS_ON,	/* --syscall-hooks: attach the fallback where trampolines are missing */
+	PM_SYSCALL_HOOKS_OFF,	/* --no-syscall-hooks: never, not even the stand-in */
+};
+
+/*
+ * --syscall-hooks (ON) or --no-syscall-hooks (OFF) given to a program:
+ * 0, or -1 when the other one was given too (a usage error: neither wins).
+ */
+static inline int pm_syscall_hooks_opt(enum pm_syscall_hooks *cur, enum pm_syscall_hooks v)
+{
+	if (*cur != PM_SYSCALL_HOOKS_DEFAULT && *cur != v)
+		return -1;
+	*cur = v;
+	return 0;
+}
+#define PM_SYSCALL_HOOKS_CONFLICT "--syscall-hooks and --no-syscall-hooks contradict each other"
+
 struct pm_capture_opts {
-	bool no_syscall_hooks;	/* refuse hooks that tax every process */
+	enum pm_syscall_hooks syscall_hooks;
 	bool no_exit_stats;	/* skip per-VM exit counts: only request exits run the hook's body */
 	/*
 	 * Keep enforcement across restarts: pin the LSM link and the maps it

@@ -253,6 +253,10 @@ static void on_event(void *ctx, const struct pm_event *e)
 		instant(x, v, e, "gmem_create", 'p');
 		counter(x, v, e);
 		break;
+	case PM_EV_GMEM_CLOSE:
+		instant(x, v, e, "gmem_close", 'p');
+		counter(x, v, e);	/* less guest memory: the shared part may shrink */
+		break;
 	case PM_EV_VM_CREATE:
 		instant(x, v, e, "vm_create", 'p');
 		break;

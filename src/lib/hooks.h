@@ -22,7 +22,7 @@ struct pm_hook_status {
 	const char *covers;		/* which events it supplies */
 	enum pm_hook_state state;
 	bool taxes_all;			/* costs every process (syscall tracepoints) */
-	char reason[160];		/* why not live */
+	char reason[256];		/* why not live (what goes unseen, and what would see it) */
 	char verified[64];		/* how a live trampoline was proven to run */
 	uint64_t missed;		/* silent: calls its siblings saw that it did not */
 	uint64_t hits;

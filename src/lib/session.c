@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "session.h"
 #include "util.h"
 #include "vmname.h"
@@ -18,6 +19,8 @@ struct pm_session {
 	struct pm_state st;
 	struct pm_rec *rec;
 	struct pm_session_ops ops;
+	struct pm_session_keep keep;
+	bool prune_failed;		/* said once, until pruning works again */
 	uint64_t last_reap;
 	unsigned reaps;
 };
@@ -114,6 +117,28 @@ static void reap_gone(struct pm_session *s)
 	pm_vms_free(&all);
 }
 
+/*
+ * Destroyed VMs past the keep limits go. Each was retired when it was marked
+ * destroyed (a destroy in on_event, a gone VMM in reap_gone, both before
+ * this runs): its final in-kernel counts are read and the recorder has had
+ * them, so nothing still to be read is lost.
+ */
+static void forget_destroyed(struct pm_session *s)
+{
+	uint64_t sec = s->keep.keep_destroyed_s;
+	/* past UINT64_MAX ns (584 years) is forever, not a wrapped few seconds */
+	uint64_t keep_ns = sec > UINT64_MAX / 1000000000ull ? UINT64_MAX : sec * 1000000000ull;
+	int n = pm_state_prune(&s->st, pm_now_ns(), keep_ns, s->keep.max_destroyed);
+	char msg[160];
+
+	if (n < 0 && !s->prune_failed && s->ops.warn) {
+		snprintf(msg, sizeof(msg), "destroyed VMs: %s: more than %u kept until memory allows",
+			 strerror(-n), s->keep.max_destroyed);
+		s->ops.warn(s->ops.ctx, msg);
+	}
+	s->prune_failed = n < 0;
+}
+
 int pm_session_open(struct pm_session **out, const struct pm_capture_opts *co, const struct pm_session_ops *ops,
 		    char *msg, size_t len)
 {
@@ -127,6 +152,9 @@ int pm_session_open(struct pm_session **out, const struct pm_capture_opts *co, c
 	}
 	if (ops)
 		s->ops = *ops;
+	s->keep = ops && ops->keep ? *ops->keep
+				   : (struct pm_session_keep){ PM_KEEP_DESTROYED_S, PM_MAX_DESTROYED };
+	s->ops.keep = NULL;	/* the caller's copy need not outlive the call */
 	pm_state_init(&s->st);
 	o.cb = on_event;
 	o.ctx = s;
@@ -167,6 +195,7 @@ int pm_session_poll(struct pm_session *s, int timeout_ms)
 		pm_capture_sweep_dead(s->cap, pm_now_ns(), DEAD_UNREAD_NS);
 		if (s->reaps++ % ORPHAN_SWEEP_REAPS == 0)
 			pm_capture_sweep_orphans(s->cap);
+		forget_destroyed(s);
 		s->last_reap = pm_now_ns();
 	}
 	return n < 0 ? 0 : n;

@@ -14,9 +14,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "capture.h"
 #include "recorder.h"
 #include "vmstate.h"
+
+/*
+ * Destroyed VMs stay in the books, with their final counts, this long and at
+ * most this many (the oldest destroyed go first); then they are forgotten
+ * (pm_state.forgotten). A host where VMs come and go by the thousand would
+ * otherwise keep ~11 KiB for each, forever.
+ */
+#define PM_KEEP_DESTROYED_S	600
+#define PM_MAX_DESTROYED	1024
+
+struct pm_session_keep {
+	uint64_t keep_destroyed_s;	/* 0: forgotten at the first upkeep after they went */
+	unsigned max_destroyed;		/* 0: none kept */
+};
 
 struct pm_session_ops {
 	/* first sighting of a VM, or its VM_CREATE: identity is known (cgroup path set) */
@@ -26,6 +41,8 @@ struct pm_session_ops {
 	/* a recorder fault, said once per fault */
 	void (*warn)(void *ctx, const char *msg);
 	void *ctx;
+	/* NULL (or no ops): PM_KEEP_DESTROYED_S and PM_MAX_DESTROYED; copied at open */
+	const struct pm_session_keep *keep;
 };
 
 struct pm_session;
@@ -38,7 +55,8 @@ int pm_session_record(struct pm_session *s, struct pm_rec_opts *ro, char *msg, s
 /*
  * Waits up to timeout_ms for events and handles them, then does the upkeep
  * that is due: the recorder's tick, and once a second the reaping of VMMs
- * that are gone. Records handled, or -errno from the ring buffer.
+ * that are gone and the forgetting of destroyed VMs past the session's keep
+ * limits. Records handled, or -errno from the ring buffer.
  */
 int pm_session_poll(struct pm_session *s, int timeout_ms);
 /* The books as of now: live VMs' in-kernel stats and the loss count refreshed. */

@@ -16,7 +16,7 @@
 #define PM_TRACE_MAGIC		"PRIVMEMT"	/* 8 bytes, no NUL */
 #define PM_TRACE_NAME_LEN	128	/* = PM_VM_NAME_LEN */
 #define PM_TRACE_MAJOR		1
-#define PM_TRACE_MINOR		3	/* 1: policy records; 2: VM names in vminfo; 3: gap records */
+#define PM_TRACE_MINOR		4	/* 1: policy records; 2: VM names in vminfo; 3: gap records; 4: gmem_close */
 #define PM_TRACE_CHUNK_MAGIC	0x4b434d50u	/* "PMCK" little-endian */
 #define PM_TRACE_HDR_FIXED	20		/* magic, major, minor, body length, body CRC */
 #define PM_TRACE_CHUNK_HDR	36

@@ -148,7 +148,10 @@ json_object *pm_json_vm(const struct pm_vm *vm)
 	json_object_object_add(o, "state", json_object_new_string(vm->destroyed ? "destroyed" : "running"));
 	pm_json_add_u64(o, "guest_bytes", vm->guest_bytes);
 	pm_json_add_u64(o, "gmem_count", vm->gmem_count);
+	pm_json_add_u64(o, "gmem_closed", vm->gmem_closed);
 	pm_json_add_u64(o, "shared_bytes", pm_vm_shared_bytes(vm));
+	pm_json_add_u64(o, "private_bytes", pm_vm_private_bytes(vm));
+	json_object_object_add(o, "shared_inexact", json_object_new_boolean(vm->shared_inexact));
 	json_object_object_add(o, "to_private", json_dir(&vm->dir[PM_TO_PRIVATE]));
 	json_object_object_add(o, "to_shared", json_dir(&vm->dir[PM_TO_SHARED]));
 	req = json_object_new_object();
@@ -213,6 +216,7 @@ json_object *pm_json_vms(const struct pm_state *s, const struct pm_hook_status *
 	pm_json_add_u64(o, "lost", s->lost);
 	pm_json_add_u64(o, "events", s->events);
 	pm_json_add_u64(o, "bad_events", s->bad_events);
+	pm_json_add_u64(o, "forgotten", s->forgotten);	/* destroyed VMs no longer in vms */
 	if (hooks)
 		json_object_object_add(o, "hooks", pm_json_hooks(hooks, nhooks));
 	return o;

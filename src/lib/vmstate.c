@@ -11,6 +11,20 @@ void pm_state_init(struct pm_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* What a VM's books own besides themselves. */
+static void vm_release(struct pm_vm *vm)
+{
+	free(vm->pending);
+	pm_rs_free(&vm->private_mem);
+}
+
+/* Fresh books: all zero, no page private. */
+static void vm_clear(struct pm_vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	pm_rs_init(&vm->private_mem, PM_VM_MAX_RANGES);
+}
+
 void pm_state_free(struct pm_state *s)
 {
 	unsigned max;
@@ -20,7 +34,7 @@ void pm_state_free(struct pm_state *s)
 
 		for (; vm; vm = next) {
 			next = vm->next;
-			free(vm->pending);
+			vm_release(vm);
 			free(vm);
 		}
 	}
@@ -52,8 +66,8 @@ static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 	if (vm) {
 		/* a new VM under a dead one's id: start its books afresh */
 		next = vm->next;
-		free(vm->pending);
-		memset(vm, 0, sizeof(*vm));
+		vm_release(vm);
+		vm_clear(vm);
 		vm->next = next;
 		s->nvms--;
 	} else {
@@ -62,9 +76,10 @@ static struct pm_vm *vm_get(struct pm_state *s, const struct pm_event *e)
 			s->over_cap++;
 			return NULL;
 		}
-		vm = calloc(1, sizeof(*vm));
+		vm = malloc(sizeof(*vm));
 		if (!vm)
 			return NULL;
+		vm_clear(vm);
 		b = bucket_of(e->vm);
 		vm->next = s->bucket[b];
 		s->bucket[b] = vm;
@@ -142,6 +157,25 @@ static void apply_request(struct pm_vm *vm, const struct pm_event *e)
 	pending_open(vm, e->tid, e->ts);
 }
 
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES succeeded: the range now has exactly attrs, so
+ * its PRIVATE bit sets or clears the range whatever it was before (a
+ * repeat changes nothing). attrs, not dir: it is what KVM applied. The
+ * exact bytes claimed, cut at the top of the space rather than wrapped.
+ */
+static void book_attributes(struct pm_vm *vm, const struct pm_event *e)
+{
+	uint64_t end = e->size > UINT64_MAX - e->addr ? UINT64_MAX : e->addr + e->size;
+	int err;
+
+	if (e->attrs & PM_KVM_MEMORY_ATTRIBUTE_PRIVATE)
+		err = pm_rs_set(&vm->private_mem, e->addr, end, NULL);
+	else
+		err = pm_rs_clear(&vm->private_mem, e->addr, end, NULL);
+	if (err)
+		vm->shared_inexact = true;
+}
+
 static void apply_decide(struct pm_vm *vm, const struct pm_event *e)
 {
 	struct pm_dir_stats *d = &vm->dir[e->dir];
@@ -154,9 +188,7 @@ static void apply_decide(struct pm_vm *vm, const struct pm_event *e)
 		d->conversions++;
 		d->bytes += e->size;
 		pm_hist_add(&d->size_hist, e->size);
-		/* wrapping, not signed overflow: a record may claim any size */
-		vm->shared_delta = (int64_t)((uint64_t)vm->shared_delta +
-					     (e->dir == PM_TO_SHARED ? e->size : -e->size));
+		book_attributes(vm, e);
 	} else {
 		int64_t err = -(int64_t)e->ret;	/* ret may be INT32_MIN */
 
@@ -178,6 +210,14 @@ static void apply_resume(struct pm_vm *vm, const struct pm_event *e)
 	if (e->ts >= p->ts)
 		pm_hist_add(&vm->resume_lat, e->ts - p->ts);
 	pending_close(vm, p);
+}
+
+/* A guest_memfd gone is memory the guest no longer has: its ceiling shrinks. */
+static void apply_gmem_close(struct pm_vm *vm, const struct pm_event *e)
+{
+	vm->gmem_closed++;
+	/* floor 0: a close whose creation was not seen (privmemd started later) */
+	vm->guest_bytes = e->size < vm->guest_bytes ? vm->guest_bytes - e->size : 0;
 }
 
 /* The kernel names one VM per exiting VMM; every VM of that process is gone. */
@@ -217,6 +257,16 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 		s->bad_events++;
 		return NULL;
 	}
+	/*
+	 * A VM found gone when a new one took its struct kvm, that these books
+	 * never saw (it died while nobody watched, its entry stale in pinned
+	 * maps): counted, but no VM made up for it, under the new VM's pid.
+	 */
+	if (e->type == PM_EV_VM_DESTROY && (e->flags & PM_F_REUSED) && !pm_state_find(s, e->vm)) {
+		s->events++;
+		s->by_type[e->type]++;
+		return NULL;
+	}
 	vm = vm_get(s, e);
 	if (!vm)
 		return NULL;
@@ -242,9 +292,10 @@ struct pm_vm *pm_state_apply(struct pm_state *s, const struct pm_event *e)
 		if (e->ret == 0) {
 			vm->gmem_count++;
 			vm->guest_bytes += e->size;
-			if (e->attrs & PM_GUEST_MEMFD_FLAG_INIT_SHARED)
-				vm->init_shared = true;
 		}
+		break;
+	case PM_EV_GMEM_CLOSE:
+		apply_gmem_close(vm, e);
 		break;
 	case PM_EV_REQUEST:
 		apply_request(vm, e);
@@ -315,15 +366,16 @@ void pm_vms_free(struct pm_vms *l)
 	l->n = 0;
 }
 
+uint64_t pm_vm_private_bytes(const struct pm_vm *vm)
+{
+	return pm_rs_bytes(&vm->private_mem);
+}
+
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm)
 {
-	int64_t v = (int64_t)((vm->init_shared ? vm->guest_bytes : 0) + (uint64_t)vm->shared_delta);
+	uint64_t priv = pm_vm_private_bytes(vm);
 
-	if (v < 0)
-		return 0;
-	if ((uint64_t)v > vm->guest_bytes)
-		return vm->guest_bytes;
-	return (uint64_t)v;
+	return priv < vm->guest_bytes ? vm->guest_bytes - priv : 0;
 }
 
 int pm_state_copy(struct pm_state *dst, const struct pm_state *src)
@@ -346,7 +398,109 @@ int pm_state_copy(struct pm_state *dst, const struct pm_state *src)
 			*tail = c;
 			tail = &c->next;
 			dst->nvms++;
+			/* its own ranges: the by-value copy shares the source's array */
+			if (pm_rs_copy(&c->private_mem, &vm->private_mem))
+				return -ENOMEM;
 		}
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- forgetting destroyed VMs */
+
+/* The link that points at the VM of id, so it can be unlinked; NULL when unknown. */
+static struct pm_vm **vm_link(struct pm_state *s, uint64_t id)
+{
+	for (struct pm_vm **l = &s->bucket[bucket_of(id)]; *l; l = &(*l)->next)
+		if ((*l)->id == id)
+			return l;
+	return NULL;
+}
+
+static void vm_unlink_free(struct pm_state *s, struct pm_vm **link)
+{
+	struct pm_vm *vm = *link;
+
+	*link = vm->next;
+	/* what a VM owns beside itself: as pm_state_free frees it */
+	vm_release(vm);
+	free(vm);
+	s->nvms--;
+	s->forgotten++;
+}
+
+int pm_state_remove(struct pm_state *s, uint64_t id)
+{
+	struct pm_vm **link = vm_link(s, id);
+
+	if (!link)
+		return -ENOENT;
+	vm_unlink_free(s, link);
+	return 0;
+}
+
+/* A destroy stamped after now (another clock's reading) is no age, not a huge one. */
+static bool expired(const struct pm_vm *vm, uint64_t now_ns, uint64_t keep_ns)
+{
+	return vm->destroyed && (vm->destroyed_ns > now_ns ? 0 : now_ns - vm->destroyed_ns) >= keep_ns;
+}
+
+/* The time bound: every destroyed VM kept keep_ns or longer goes. How many went. */
+static unsigned prune_expired(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns)
+{
+	unsigned n = 0;
+
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm **l = &s->bucket[b]; *l;)
+			if (expired(*l, now_ns, keep_ns)) {
+				vm_unlink_free(s, l);
+				n++;
+			} else {
+				l = &(*l)->next;
+			}
+	return n;
+}
+
+/* Oldest destroyed first; the same instant: the older id (ids count creations). */
+static int cmp_destroyed(const void *a, const void *b)
+{
+	const struct pm_vm *x = *(struct pm_vm *const *)a, *y = *(struct pm_vm *const *)b;
+
+	if (x->destroyed_ns != y->destroyed_ns)
+		return x->destroyed_ns < y->destroyed_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The count bound: past max destroyed VMs, the oldest go. How many went, or -ENOMEM. */
+static int prune_excess(struct pm_state *s, unsigned max)
+{
+	struct pm_vm **v;
+	unsigned n = 0, excess;
+
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm; vm = vm->next)
+			n += vm->destroyed;
+	if (n <= max)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	n = 0;
+	for (unsigned b = 0; b < PM_VM_BUCKETS; b++)
+		for (struct pm_vm *vm = s->bucket[b]; vm; vm = vm->next)
+			if (vm->destroyed)
+				v[n++] = vm;
+	qsort(v, n, sizeof(*v), cmp_destroyed);
+	excess = n - max;
+	for (unsigned i = 0; i < excess; i++)
+		pm_state_remove(s, v[i]->id);
+	free(v);
+	return (int)excess;
+}
+
+int pm_state_prune(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns, unsigned max_destroyed)
+{
+	int n = (int)prune_expired(s, now_ns, keep_ns), more = prune_excess(s, max_destroyed);
+
+	return more < 0 ? more : n + more;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "hist.h"
+#include "rangeset.h"
 #include "privmem/events.h"
 #include "privmem/decide.h"
 
@@ -16,6 +17,8 @@
 #define PM_RECENT	64	/* recent requests kept per VM */
 #define PM_VM_NAME_LEN	128	/* a sandbox id is 64 hex digits */
 #define PM_RULE_SLOTS	64	/* denials counted per rule id; higher ids share the last slot */
+/* private intervals booked per VM (1 MiB of books at most): past it, shared_inexact */
+#define PM_VM_MAX_RANGES 65536
 
 struct pm_dir_stats {
 	uint64_t requests, request_bytes;	/* what the guest asked for */
@@ -56,10 +59,17 @@ struct pm_vm {
 	uint64_t first_ns, last_ns, destroyed_ns;
 	bool destroyed;
 
-	uint64_t guest_bytes;		/* sum of guest_memfd sizes created */
-	uint32_t gmem_count;
-	bool init_shared;		/* gmem created INIT_SHARED: starts all shared */
-	int64_t shared_delta;		/* bytes converted to shared minus to private */
+	uint64_t guest_bytes;		/* sizes of the guest_memfds open: created minus closed */
+	uint32_t gmem_count;		/* guest_memfds created */
+	uint32_t gmem_closed;		/* ... and closed (their last reference gone) */
+	/*
+	 * What KVM holds PRIVATE (its attribute per page; none by default), as
+	 * successful KVM_SET_MEMORY_ATTRIBUTES set and clear it: gpa ranges.
+	 * shared_inexact: a conversion could not be booked (PM_VM_MAX_RANGES,
+	 * memory), so private_mem is no longer exact; it stays set.
+	 */
+	struct pm_rangeset private_mem;
+	bool shared_inexact;
 
 	struct pm_dir_stats dir[3];	/* indexed by enum pm_dir */
 	uint64_t req_hypercall, req_fault;
@@ -97,6 +107,7 @@ struct pm_state {
 	uint64_t lost;			/* ring-buffer drops reported by the kernel */
 	unsigned max_vms;		/* 0: no limit; else events of further VMs are refused */
 	uint64_t over_cap;		/* events (and declarations) refused by max_vms */
+	uint64_t forgotten;		/* VMs removed from the books (pm_state_remove, pm_state_prune) */
 };
 
 void pm_state_init(struct pm_state *s);
@@ -127,12 +138,32 @@ struct pm_vms pm_state_vms(const struct pm_state *s);
 void pm_vms_free(struct pm_vms *l);
 #define pm_vms_each(l, vm) \
 	for (unsigned pm__i = 0; pm__i < (l)->n && ((vm) = (l)->v[pm__i], 1); pm__i++)
+/* Bytes KVM holds PRIVATE, as booked. */
+uint64_t pm_vm_private_bytes(const struct pm_vm *vm);
+/*
+ * The shared part of guest memory, for the max_shared ceiling and reports:
+ * open guest_memfd bytes minus private bytes, at least 0 (private ranges
+ * are gpas, guest_bytes file sizes: nothing ties one to the other).
+ */
 uint64_t pm_vm_shared_bytes(const struct pm_vm *vm);
 /*
  * A copy of the books for a reader on another thread (a /metrics scrape):
- * every VM and counter, no open requests (pending). 0 or -ENOMEM (dst then
+ * every VM, counter and private range, no open requests (pending). 0 or -ENOMEM (dst then
  * holds what was copied; pm_state_free it either way).
  */
 int pm_state_copy(struct pm_state *dst, const struct pm_state *src);
+
+/*
+ * Forgetting VMs, so books of VMs that came and went stay bounded (~11 KiB
+ * each). pm_state_remove unlinks and frees one VM: 0, or -ENOENT for an
+ * unknown id. pm_state_prune removes the destroyed VMs destroyed keep_ns or
+ * more before now_ns (a clock the caller reads: the books read none), then,
+ * while more than max_destroyed are left, the oldest destroyed first. Live
+ * VMs are never pruned. Returns how many it removed, or -ENOMEM when the
+ * count bound could not be applied this time (the time bound was). Every
+ * VM removed either way is counted in forgotten.
+ */
+int pm_state_remove(struct pm_state *s, uint64_t id);
+int pm_state_prune(struct pm_state *s, uint64_t now_ns, uint64_t keep_ns, unsigned max_destroyed);
 
 #endif

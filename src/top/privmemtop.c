@@ -26,17 +26,21 @@ static struct {
 	const char *sock;
 	const char *replay;
 	double delay, speed;
-	bool direct, no_syscall_hooks, once, json;
+	bool direct, once, json;
+	enum pm_syscall_hooks syscall_hooks;	/* --direct's own: privmemd has its */
 } env = { .sock = PM_DEFAULT_SOCKET, .delay = 1.0, .speed = 1.0 };
 
 static const char usage[] =
-	"Usage: privmemtop [-s SOCKET | --direct [--no-syscall-hooks] | --replay FILE [--speed N]]\n"
+	"Usage: privmemtop [-s SOCKET | --direct [--syscall-hooks] | --replay FILE [--speed N]]\n"
 	"                  [-d SECONDS] [--once [--json]]\n"
 	"Live view of the private/shared memory conversions of the host's VMs.\n\n"
 	"  -s, --socket PATH       privmemd's socket (default " PM_DEFAULT_SOCKET ")\n"
 	"  -d, --delay SECONDS     refresh interval (default 1; 0.1 to 3600)\n"
 	"      --direct            load the capture BPF here, without privmemd (root)\n"
-	"      --no-syscall-hooks  with --direct: never attach syscall tracepoints\n"
+	"      --syscall-hooks     with --direct, where trampolines are missing: see VM creation,\n"
+	"                          attempts and discards through syscall tracepoints (they tax\n"
+	"                          every process)\n"
+	"      --no-syscall-hooks  with --direct: never attach syscall tracepoints, not even to stand in\n"
 	"      --replay FILE       play a trace (privmem record, privmemd --record)\n"
 	"      --speed N           with --replay: N times real time (default 1)\n"
 	"      --once              print one snapshot (rates over one interval) and exit\n"
@@ -281,6 +285,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "delay", required_argument, NULL, 'd' },
 		{ "direct", no_argument, NULL, 'D' },
+		{ "syscall-hooks", no_argument, NULL, 'Y' },
 		{ "no-syscall-hooks", no_argument, NULL, 'S' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
@@ -317,7 +322,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'S': env.no_syscall_hooks = true; break;
+		case 'Y': case 'S':
+			if (pm_syscall_hooks_opt(&env.syscall_hooks, c == 'Y' ? PM_SYSCALL_HOOKS_ON : PM_SYSCALL_HOOKS_OFF)) {
+				fprintf(stderr, "privmemtop: %s\n", PM_SYSCALL_HOOKS_CONFLICT);
+				return 2;
+			}
+			break;
 		case 'o': env.once = true; break;
 		case 'j': env.json = true; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -332,8 +342,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "privmemtop: --json needs --once\n");
 		return 2;
 	}
-	if (env.no_syscall_hooks && !env.direct) {
-		fprintf(stderr, "privmemtop: --no-syscall-hooks needs --direct (privmemd has its own)\n");
+	if (env.syscall_hooks != PM_SYSCALL_HOOKS_DEFAULT && !env.direct) {
+		fprintf(stderr, "privmemtop: --%ssyscall-hooks needs --direct (privmemd has its own)\n",
+			env.syscall_hooks == PM_SYSCALL_HOOKS_OFF ? "no-" : "");
 		return 2;
 	}
 	if (env.replay && env.direct) {
@@ -351,7 +362,7 @@ int main(int argc, char **argv)
 			p_err("--direct loads BPF programs: run as root");
 			return 1;
 		}
-		rc = top_source_direct(&src, env.no_syscall_hooks, msg, sizeof(msg));
+		rc = top_source_direct(&src, env.syscall_hooks, msg, sizeof(msg));
 	} else {
 		rc = top_source_socket(&src, env.sock);
 		snprintf(msg, sizeof(msg), "%s", strerror(-rc));

@@ -212,10 +212,17 @@ static void fill_hooks(struct top_snapshot *s, json_object *hooks)
 			s->hooks_silent++;
 			snprintf(s->silent_hooks + n, sizeof(s->silent_hooks) - n, "%s%s", n ? " " : "", name);
 		}
+		bool taxes = json_object_object_get_ex(h, "taxes_all_processes", &tax) && json_object_get_boolean(tax);
+
+		if (taxes && strcmp(pm_json_str(h, "state"), "disabled") == 0) {
+			size_t n = strlen(s->unseen);
+
+			snprintf(s->unseen + n, sizeof(s->unseen) - n, "%s%s", n ? ", " : "", pm_json_str(h, "covers"));
+		}
 		if (strcmp(pm_json_str(h, "state"), "live"))
 			continue;
 		s->hooks_live++;
-		if (json_object_object_get_ex(h, "taxes_all_processes", &tax) && json_object_get_boolean(tax))
+		if (taxes)
 			s->hooks_tax = true;
 		if (off < sizeof(s->live_hooks))
 			off += (size_t)snprintf(s->live_hooks + off, sizeof(s->live_hooks) - off, "%s%s",
@@ -423,6 +430,7 @@ json_object *top_snapshot_json(const struct top_snapshot *s, const char *source)
 	pm_json_add_u64(o, "hooks_silent", s->hooks_silent);
 	json_object_object_add(o, "silent_hooks", json_object_new_string(s->silent_hooks));
 	json_object_object_add(o, "hooks_tax_all_processes", json_object_new_boolean(s->hooks_tax));
+	json_object_object_add(o, "unseen", json_object_new_string(s->unseen));
 
 	pm_json_add_u64(t, "vms", s->tot.vms);
 	pm_json_add_u64(t, "running", s->tot.running);

@@ -92,6 +92,8 @@ struct top_snapshot {
 	unsigned hooks, hooks_live, hooks_silent;
 	char silent_hooks[200];	/* names of hooks attached but silent, space-separated */
 	bool hooks_tax;		/* a live hook taxes every process */
+	/* what disabled syscall hooks would have seen (no trampolines, no --syscall-hooks): their covers */
+	char unseen[200];
 	char live_hooks[400];	/* names of the live hooks, space-separated */
 	struct top_totals tot;
 };

@@ -62,10 +62,10 @@ static json_object *ask(const char *sock, const char *cmd, char *err, size_t len
 }
 
 #ifndef TOP_NO_DIRECT
-int top_source_direct(struct top_source **out, bool no_syscall_hooks, char *msg, size_t len)
+int top_source_direct(struct top_source **out, enum pm_syscall_hooks sh, char *msg, size_t len)
 {
 	struct top_source *s = calloc(1, sizeof(*s));
-	struct pm_capture_opts co = { .no_syscall_hooks = no_syscall_hooks };
+	struct pm_capture_opts co = { .syscall_hooks = sh };
 	int err;
 
 	if (!s)
@@ -82,9 +82,9 @@ int top_source_direct(struct top_source **out, bool no_syscall_hooks, char *msg,
 	return 0;
 }
 #else
-int top_source_direct(struct top_source **out, bool no_syscall_hooks, char *msg, size_t len)
+int top_source_direct(struct top_source **out, enum pm_syscall_hooks sh, char *msg, size_t len)
 {
-	(void)out, (void)no_syscall_hooks;
+	(void)out, (void)sh;
 	snprintf(msg, len, "this privmemtop was built without --direct");
 	return -EOPNOTSUPP;
 }

@@ -11,12 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "capture.h"
 
 struct top_source;
 
 int top_source_socket(struct top_source **out, const char *path);
 /* Loads and attaches the capture BPF here (root). 0 or -errno, msg says why. */
-int top_source_direct(struct top_source **out, bool no_syscall_hooks, char *msg, size_t len);
+int top_source_direct(struct top_source **out, enum pm_syscall_hooks sh, char *msg, size_t len);
 /*
  * A trace (privmem-trace(5)) played back from its first record at speed
  * times real time; the clock the model sees is the trace's.

@@ -293,6 +293,14 @@ static void draw_header(const struct top_snapshot *s, const struct top_ui *ui, i
 		snprintf(sb, sizeof(sb), "%s (attached, sees nothing)", s->silent_hooks);
 		seg(3, &x, width, "SILENT ", sb, CRT_ALERT);
 	}
+	/* before the rest of the row: an empty tries column must not read as "converts nothing" */
+	if (s->unseen[0]) {
+		char ub[sizeof(s->unseen) + 96];
+
+		snprintf(ub, sizeof(ub), "%s (no trampolines; --syscall-hooks sees them, taxing every process)",
+			 s->unseen);
+		seg(3, &x, width, "NOT SEEN ", ub, CRT_WARN);
+	}
 	seg(3, &x, width, "policy: ", s->policy, CRT_NORMAL);
 	fmt_count(c1, sizeof(c1), s->events, 12);
 	seg(3, &x, width, "events ", c1, CRT_NORMAL);

@@ -38,13 +38,13 @@ ns_per_exit() {
 }
 
 echo "# pm_exit ns per exit (bpf_stats), $EXITS exits, $(uname -r), $(nproc) CPUs"
-# stats: --no-syscall-hooks (exit counts on); lean: and --no-exit-stats; tp: the default hooks
+# stats: --no-syscall-hooks (exit counts on); lean: and --no-exit-stats; tp: --syscall-hooks
 for mode in ${MODES:-stats lean}; do
 	for r in $(seq "$ROUNDS"); do
 		case $mode in
 		stats) v=$(ns_per_exit --no-syscall-hooks) ;;
 		lean) v=$(ns_per_exit --no-syscall-hooks --no-exit-stats) ;;
-		tp) v=$(ns_per_exit) ;;
+		tp) v=$(ns_per_exit --syscall-hooks) ;;
 		esac
 		[ -n "$v" ] || { echo "exitns: pm_exit ran no exits ($mode)" >&2; exit 1; }
 		echo "$mode round $r: pm_exit $v"

@@ -40,7 +40,8 @@ cpu_s() {	# CPU seconds (user + sys) of a command, its output discarded
 # record R: one testvmm run of R requests into $T/R.{pmtrace,dat,perf}
 record() {
 	local r=$1 p
-	"$B/privmem" record -o "$T/$r.pmtrace" 2>"$T/$r.rec.err" &
+	# shellcheck disable=SC2086 # SYSCALL_HOOKS (tests/lib.sh): attempts need them here
+	"$B/privmem" record $SYSCALL_HOOKS -o "$T/$r.pmtrace" 2>"$T/$r.rec.err" &
 	RPID=$!
 	wait_for 20 "privmem record to start" grep -q "recording to" "$T/$r.rec.err"
 	"$B/testvmm" --seed 3 --requests "$r" --start-delay-ms 1000 --json "$T/$r.gt.json" >/dev/null 2>&1 &

@@ -47,6 +47,7 @@ offers "privmem export run.pmtrace --" --format --output --vm --from --to --help
 offers "privmem policy " check
 offers "privmem policy check " traces pol p.yaml q.yml r.json
 offers "privmem record -o " traces pol old.pmtrace run.pmtrace
+offers "privmem record -o x.pmtrace --sys" --syscall-hooks
 offers "privmem record -o x.pmtrace --no" --no-syscall-hooks
 offers "privmem record -o x.pmtrace -- bas" $(compgen -c -- bas | sort -u)
 offers "privmem vms --" --json --names

@@ -193,6 +193,8 @@ static void gmem_skips(json_object *gt)
 		SKIP("memory-fault exits: each one's gpa, size, flags and its resume", NO_GMEM);
 }
 
+static bool release_live;	/* kvm_gmem_release is hooked: closed guest_memfds leave guest_bytes */
+
 static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 {
 	static const char *const dirs[] = { "to_private", "to_shared" };
@@ -231,8 +233,15 @@ static void compare(json_object *vm, json_object *gt, bool set_attr_live)
 	snprintf(q, sizeof(q), "kernel.exits");
 	same_counts(vm, gt, q, "exits");
 	same_as(vm, "kernel.kvm_run_errors", gt, "kvm_run_errors", 0, "kvm_run_errors");
-	same_as(vm, "guest_bytes", gt, "gmem.created_bytes", 0, "guest_bytes");
 	same_as(vm, "gmem_count", gt, "gmem.created", 0, "gmem_count");
+	/* the VMM is gone, so are its guest_memfds: seen closed where kvm_gmem_release is hooked */
+	if (release_live && !strcmp(str(vm, "state"), "destroyed")) {
+		same_as(vm, "gmem_closed", gt, "gmem.created", 0, "every guest_memfd closed");
+		if (both(vm, "guest_bytes", gt, "gmem.created_bytes"))
+			ASSERT_EQ(num(vm, "guest_bytes"), 0, "guest_bytes after every guest_memfd closed");
+	} else {
+		same_as(vm, "guest_bytes", gt, "gmem.created_bytes", 0, "guest_bytes");
+	}
 	{
 		uint64_t req = num(gt, "requests.memory_fault") + num(gt, "requests.hypercall");
 		json_object *oc = pm_json_at(gt, "outcome");
@@ -287,6 +296,8 @@ int main(int argc, char **argv)
 		json_object *st = pm_json_at(pm, "hooks.kvm_vm_set_mem_attributes.state");
 
 		set_attr_live = st && !strcmp(json_object_get_string(st), "live");
+		st = pm_json_at(pm, "hooks.kvm_gmem_release.state");
+		release_live = st && !strcmp(json_object_get_string(st), "live");
 	}
 	for (int i = 2; i < argc; i++) {
 		json_object *gt = json_object_from_file(argv[i]), *per_vm;

@@ -44,7 +44,8 @@ if [ "$(id -u)" != 0 ] || [ ! -w /dev/kvm ] || [ -z "$CG2" ]; then
 	exit 1
 fi
 
-"$B/privmemd" -s "$SOCK" --record "$T/rec" --metrics "127.0.0.1:$PORT" >"$T/privmemd.log" 2>&1 &
+# --syscall-hooks: this host has no trampolines, and a VM is named when its creation is seen
+"$B/privmemd" --syscall-hooks -s "$SOCK" --record "$T/rec" --metrics "127.0.0.1:$PORT" >"$T/privmemd.log" 2>&1 &
 DPID=$!
 if wait_for 10 grep -q ready "$T/privmemd.log"; then ok "privmemd starts"; else
 	bad "privmemd starts: $(cat "$T/privmemd.log")"

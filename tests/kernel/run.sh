@@ -12,6 +12,16 @@ destroyed_at_least() {
 	"$B/privmem" -s "$SOCK" vms --json >"$2" && [ "$(jq '[.vms[] | select(.state == "destroyed")] | length' "$2")" -ge "$1" ]
 }
 vms_after_exit() { wait_for 10 "$1 destroyed VMs in privmem vms" destroyed_at_least "$@"; }
+# run_vmm NAME ARGS...: testvmm, its truth in $T/NAME.json, one result
+run_vmm() {
+	local n=$1
+	shift
+	if "$B/testvmm" "$@" --json "$T/$n.json" >/dev/null 2>"$T/$n.err"; then
+		ok "testvmm $n: $*"
+	else
+		bad "testvmm $n: $* ($(cat "$T/$n.err"))"
+	fi
+}
 
 need_root_kvm "kernel tests"
 
@@ -19,15 +29,14 @@ tally bpf_inject "$B/bpf_inject_test"
 # testvmm's --vms and --churn modes on this host, before any privmemd watches
 tally testvmm_modes ./tests/kernel/testvmm_modes.sh
 
-if start_daemon "$T/privmemd.log" -s "$SOCK"; then ok "privmemd starts"; else bad "privmemd starts"; fi
+# privmemd --syscall-hooks (start_daemon's SYSCALL_HOOKS): this kernel has
+# no trampolines, so the books below come through the syscall tracepoints
+if start_daemon "$T/privmemd.log" -s "$SOCK"; then ok "privmemd --syscall-hooks starts"; else bad "privmemd starts"; fi
 
 # One VM: 37 seeded conversion requests of 4 KiB..2 MiB and 5 memory-fault
 # exits (none where KVM has no guest_memfd: gtcompare counts those skips).
-if "$B/testvmm" --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS --json "$T/gt1.json" >/dev/null 2>"$T/vmm1.err"; then
-	ok "testvmm seed 1"
-else
-	bad "testvmm seed 1: $(cat "$T/vmm1.err")"
-fi
+# shellcheck disable=SC2086 # TESTVMM_FAULTS is one option or none
+run_vmm gt1 --seed 1 --requests 37 --faults 5 $TESTVMM_FAULTS
 vms_after_exit 1 "$T/pm1.json"
 tally one_vm "$B/gtcompare" "$T/pm1.json" "$T/gt1.json"
 
@@ -42,11 +51,8 @@ tally two_vms "$B/gtcompare" "$T/pm2.json" "$T/gt2.json" "$T/gt3.json"
 
 # #16.1: VMs one after another in one process (the freed struct kvm often
 # comes back for the next): each creation is its own VM with its own books.
-if "$B/testvmm" --vms 4 --seed 11 --requests 9 $TESTVMM_FAULTS --json "$T/gtn.json" >/dev/null 2>"$T/vmmn.err"; then
-	ok "testvmm --vms 4"
-else
-	bad "testvmm --vms 4: $(cat "$T/vmmn.err")"
-fi
+# shellcheck disable=SC2086
+run_vmm gtn --vms 4 --seed 11 --requests 9 $TESTVMM_FAULTS
 vms_after_exit 7 "$T/pmn.json"
 tally vms_in_turn "$B/gtcompare" "$T/pmn.json" "$T/gtn.json"
 
@@ -102,12 +108,19 @@ if inject inj "$DPID" 7; then
 	tally injected "$B/gtcompare" "$T/pmi.json" "$T/inj.json"
 fi
 
-# status reports the hooks and what they cost
+# status reports the hooks and what they cost: --syscall-hooks bought the
+# fallback, live, and its tax is said
 "$B/privmem" -s "$SOCK" status >"$T/status.txt"; rc=$?
 [ $rc = 0 ] && grep -qE '^kvm_userspace_exit +live' "$T/status.txt" && ok "status: exit hook live" || bad "status: $(cat "$T/status.txt")"
-grep -q 'taxes every syscall' "$T/status.txt" && ok "status: syscall tax reported" || bad "status: syscall tax not shown"
+grep -qE '^syscalls:ioctl +live' "$T/status.txt" && ok "--syscall-hooks: status says syscalls:ioctl live" ||
+	bad "--syscall-hooks status: $(grep syscalls "$T/status.txt")"
+grep -q 'taxes every syscall of every process (asked for with --syscall-hooks)' "$T/status.txt" &&
+	ok "--syscall-hooks: syscall tax reported, and who asked" || bad "status: syscall tax not shown"
+grep -q 'NOT SEEN' "$T/status.txt" && bad "--syscall-hooks: status still says something is not seen: $(grep -A1 'NOT SEEN' "$T/status.txt")" ||
+	ok "--syscall-hooks: nothing said unseen"
 "$B/privmem" -s "$SOCK" status --json >"$T/status.json"
 eq "status --json: kvm_userspace_exit" "$(jv "$T/status.json" '.hooks.kvm_userspace_exit.state')" live
+eq "--syscall-hooks: status --json syscalls:ioctl" "$(jv "$T/status.json" '.hooks["syscalls:ioctl"] | "\(.state) \(.taxes_all_processes)"')" "live true"
 "$B/privmem" -s "$SOCK" v >/dev/null && ok "prefix command 'v'" || bad "prefix command"
 
 # refusals: one line, the documented exit codes
@@ -154,7 +167,7 @@ stop_daemon
 # the syscall tracepoints "disabled" with the reason
 chmod 755 "$T"
 PSOCK=$T/pmdir/privmemd.sock
-if start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
+if SYSCALL_HOOKS='' start_daemon "$T/perm.log" -s "$PSOCK" --no-syscall-hooks; then ok "privmemd --no-syscall-hooks starts"; else bad "privmemd --no-syscall-hooks starts"; fi
 eq "socket directory mode" "$(stat -c %a "$T/pmdir")" 700
 eq "socket mode" "$(stat -c %a "$PSOCK")" 600
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
@@ -176,6 +189,53 @@ grep -qE '^syscalls:ioctl +disabled' "$T/nosys.txt" && ok "--no-syscall-hooks: s
 	bad "--no-syscall-hooks status: $(grep syscalls "$T/nosys.txt")"
 grep -q 'taxes every syscall' "$T/nosys.txt" && bad "--no-syscall-hooks: a syscall tax still reported" ||
 	ok "--no-syscall-hooks: no syscall tax"
+stop_daemon
+"$B/privmemd" --syscall-hooks --no-syscall-hooks -s "$T/x.sock" 2>"$T/e"; rc=$?
+[ $rc = 2 ] && [ "$(wc -l <"$T/e")" = 1 ] && grep -q contradict "$T/e" && ok "--syscall-hooks with --no-syscall-hooks: exit 2, one line" ||
+	bad "--syscall-hooks --no-syscall-hooks: rc=$rc $(cat "$T/e")"
+
+# The default, no flag (issue #14): on a kernel without trampolines the
+# fallback stays off, so other processes pay nothing, and privmemd says
+# what it does not see and which flag buys it at what cost. What it says
+# is unseen is unseen: testvmm's VM is booked from its exits, its attempts
+# are not.
+if SYSCALL_HOOKS='' start_daemon "$T/default.log" -s "$T/default.sock"; then ok "privmemd (no flags) starts"; else bad "privmemd (no flags) starts"; fi
+"$B/privmem" -s "$T/default.sock" status --json >"$T/def.json"
+"$B/privmem" -s "$T/default.sock" status >"$T/def.txt"
+dh() { jv "$T/def.json" ".hooks[\"$1\"].$2"; }
+if [ "$(dh kvm_vm_ioctl state)" = live ]; then
+	skip "default syscall hooks: this kernel has trampolines (the fallback is superseded, nothing to opt into)"
+else
+	eq "default: syscalls:ioctl state" "$(dh syscalls:ioctl state)" disabled
+	case $(dh syscalls:ioctl reason) in
+	"not attached by default: VM creation, attempts, guest_memfd creation and resumes are not seen on this kernel (no trampolines); --syscall-hooks attaches them and taxes every process's syscalls")
+		ok "default: syscalls:ioctl reason says what is unseen, the flag and its cost" ;;
+	*) bad "default: syscalls:ioctl reason '$(dh syscalls:ioctl reason)'" ;;
+	esac
+	eq "default: syscalls:ioctl never ran" "$(dh syscalls:ioctl hits)" 0
+	# no guest_memfd on this host: kvm_gmem_fallocate is not there to fall back for
+	case $(dh syscalls:fallocate state) in
+	disabled) case $(dh syscalls:fallocate reason) in
+		"not attached by default: discards are not seen"*"--syscall-hooks"*) ok "default: syscalls:fallocate disabled, saying so" ;;
+		*) bad "default: syscalls:fallocate reason '$(dh syscalls:fallocate reason)'" ;;
+		esac ;;
+	unavailable) ok "default: syscalls:fallocate unavailable ($(dh syscalls:fallocate reason))" ;;
+	*) bad "default: syscalls:fallocate $(dh syscalls:fallocate state) ($(dh syscalls:fallocate reason))" ;;
+	esac
+	grep -qE '^syscalls:ioctl +disabled' "$T/def.txt" && ok "default: status says syscalls:ioctl disabled" ||
+		bad "default status: $(grep syscalls "$T/def.txt")"
+	grep -q 'taxes every syscall' "$T/def.txt" && bad "default: a syscall tax reported" || ok "default: no syscall tax"
+	grep -q '^NOT SEEN: VM creation, guest_memfd creation, the VMM.s attempts and conversions' "$T/def.txt" &&
+		ok "default: status says plainly what privmemd does not see" || bad "default: status: $(cat "$T/def.txt")"
+	grep -q 'privmemd --syscall-hooks sees them, at a cost to' "$T/def.txt" && grep -q 'every syscall of every process' "$T/def.txt" &&
+		ok "default: status names --syscall-hooks and its cost" || bad "default: no flag or cost in: $(grep -A4 'NOT SEEN' "$T/def.txt")"
+	run_vmm gtd --seed 4 --requests 12
+	wait_for 10 "the default daemon to book testvmm's exit" vm_destroyed "$T/default.sock" "$(jv "$T/gtd.json" .pid)" "$T/pmd.json"
+	dv() { jv "$T/pmd.json" ".vms[] | select(.pid == $(jv "$T/gtd.json" .pid)) | $1"; }
+	nonzero "default: testvmm's exits still seen" "$(dv '[.kernel.exits[]] | add')"
+	eq "default: its attempts unseen, as said ($(jv "$T/gtd.json" '.to_private.attempts + .to_shared.attempts') made)" \
+		"$(dv '.to_private.attempts + .to_shared.attempts')" 0
+fi
 stop_daemon
 
 finish

@@ -76,6 +76,8 @@ start_case() {
 	echo "--- $CASE"
 	mkdir -p "$M"
 	mount -t tmpfs -o size=1m,mode=0755 privmem-recfault "$M" || { bad "$CASE: mount tmpfs"; return 1; }
+	# the default hooks, no --syscall-hooks: pminject's events take the exit
+	# program's path, which needs no syscall tracepoint
 	"$B/privmemd" -s "$T/sock" --record "$M/rec" >"$T/privmemd.log" 2>&1 &
 	DPID=$!
 	if ! wait_for 20 logged ready; then

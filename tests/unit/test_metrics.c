@@ -74,7 +74,8 @@ static void families_and_values(void **state)
 		{ .name = "kvm_userspace_exit", .state = PM_HOOK_LIVE, .hits = 9 },
 		{ .name = "syscalls:ioctl", .state = PM_HOOK_LIVE, .taxes_all = true },
 	};
-	struct pm_metrics_view v = { .st = &s, .hooks = hooks, .nhooks = 2, .policy_mode = "none", .lost = 7 };
+	struct pm_metrics_view v = { .st = &s, .hooks = hooks, .nhooks = 2, .policy_mode = "none", .lost = 7,
+				     .keep_destroyed_s = 600, .max_destroyed = 1024 };
 	struct pm_vm *vm;
 	size_t len;
 	char *t;
@@ -92,6 +93,7 @@ static void families_and_values(void **state)
 	pm_hist_add(&vm->resume_lat, 700);		/* slot 9: le 1.023e-06 */
 	pm_hist_add(&vm->resume_lat, 3000000);		/* slot 21 */
 	pm_hist_add(&vm->resume_lat, 1ull << 40);	/* beyond the last bucket: +Inf only */
+	s.forgotten = 3;
 	t = pm_metrics_render(&v, PM_METRICS_TEXT, PM_METRICS_MAX_BYTES, &len);
 	assert_non_null(t);
 	assert_int_equal(strlen(t), len);
@@ -125,6 +127,8 @@ static void families_and_values(void **state)
 	snprintf(key, sizeof(key), "privmem_denials_by_rule_total%s,verdict=\"would_deny\",rule=\"3\"}", lbl);
 	assert_int_equal(value_of(t, key), 5);
 	assert_null(strstr(t, "verdict=\"denied\""));	/* zeros omitted */
+	snprintf(key, sizeof(key), "privmem_shared_memory_inexact%s}", lbl);
+	assert_int_equal(value_of(t, key), 0);
 	/* host level */
 	assert_int_equal(value_of(t, "privmem_events_lost_total "), 7);
 	assert_int_equal(value_of(t, "privmem_hooks_live "), 2);
@@ -132,12 +136,21 @@ static void families_and_values(void **state)
 	assert_int_equal(value_of(t, "privmem_policy_mode{mode=\"none\"} "), 1);
 	assert_int_equal(value_of(t, "privmem_policy_mode{mode=\"enforce\"} "), 0);
 	assert_int_equal(value_of(t, "privmem_vms{state=\"running\"} "), 1);
+	/* forgetting destroyed VMs: how many went, and the limits that made them go */
+	assert_non_null(strstr(t, "# HELP privmem_vms_forgotten_total "));
+	assert_non_null(strstr(t, "# TYPE privmem_vms_forgotten_total counter\n"));
+	assert_int_equal(value_of(t, "privmem_vms_forgotten_total "), 3);
+	assert_non_null(strstr(t, "# TYPE privmem_keep_destroyed_seconds gauge\n"));
+	assert_int_equal(value_of(t, "privmem_keep_destroyed_seconds "), 600);
+	assert_non_null(strstr(t, "# TYPE privmem_max_destroyed_vms gauge\n"));
+	assert_int_equal(value_of(t, "privmem_max_destroyed_vms "), 1024);
 	assert_null(strstr(t, "# EOF"));
 	free(t);
 
 	t = pm_metrics_render(&v, PM_METRICS_OPENMETRICS, PM_METRICS_MAX_BYTES, &len);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "# TYPE privmem_conversions counter\n"));
+	assert_non_null(strstr(t, "# TYPE privmem_vms_forgotten counter\n"));
 	assert_non_null(line_of(t, "privmem_conversions_total{"));
 	assert_string_equal(t + len - 6, "# EOF\n");
 	free(t);

@@ -83,6 +83,7 @@ static void rates_between_snapshots(void **state)
 	assert_int_equal(m.cur.hooks, 3);
 	assert_int_equal(m.cur.hooks_live, 2);
 	assert_true(m.cur.hooks_tax);
+	assert_string_equal(m.cur.unseen, "");	/* the fallback is live: nothing goes unseen */
 
 	/* 2 s later: +60 to-private conversions, +30 to-shared, +4 faults; a new VM appeared */
 	d = doc(vm_doc("aa", 10, "qemu", "/machine.slice/vm-a.scope", "running", 160, 160 << 12, 80, 11, 0),
@@ -193,11 +194,37 @@ static void sort_filter_json(void **state)
 	top_model_free(&m);
 }
 
+/* No trampolines and no --syscall-hooks: what the disabled fallback covers is named, no tax */
+static void unseen_without_syscall_hooks(void **state)
+{
+	struct top_model m;
+	json_object *d = json_tokener_parse(
+		"{\"vms\":[],\"hooks\":{\"kvm_userspace_exit\":{\"state\":\"live\"},"
+		"\"syscalls:ioctl\":{\"state\":\"disabled\",\"taxes_all_processes\":true,"
+		"\"covers\":\"vm_create, decide\"},"
+		"\"syscalls:fallocate\":{\"state\":\"disabled\",\"taxes_all_processes\":true,\"covers\":\"discard\"},"
+		"\"lsm/file_ioctl\":{\"state\":\"disabled\",\"covers\":\"deny\"}}}"), *j, *v;
+	char err[128];
+
+	(void)state;
+	top_model_init(&m);
+	assert_int_equal(top_model_update(&m, d, NULL, SEC, err, sizeof(err)), 0);
+	assert_false(m.cur.hooks_tax);
+	assert_string_equal(m.cur.unseen, "vm_create, decide, discard");	/* only the taxing ones */
+	j = top_snapshot_json(&m.cur, "test");
+	assert_true(json_object_object_get_ex(j, "unseen", &v));
+	assert_string_equal(json_object_get_string(v), "vm_create, decide, discard");
+	json_object_put(j);
+	json_object_put(d);
+	top_model_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rates_between_snapshots),
 		cmocka_unit_test(bad_documents),
+		cmocka_unit_test(unseen_without_syscall_hooks),
 		cmocka_unit_test(policy_from_status),
 		cmocka_unit_test(sort_filter_json),
 	};

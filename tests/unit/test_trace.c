@@ -15,10 +15,12 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
+#include "export.h"
 #include "replay.h"
 #include "trace.h"
 #include "vmjson.h"
 #include "vmstate.h"
+#include "privmem/kvm_abi.h"
 #include "../trace/synth.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -385,6 +387,129 @@ static void replay_equals_live(void **state)
 	free(b.p);
 }
 
+/* privmem export's Chrome JSON of the trace in b holds want. */
+static void export_has(const struct buf *b, const char *want)
+{
+	struct pm_export_opts o = { .to_ns = UINT64_MAX };
+	const char *path = tmpl;
+	char *text = NULL, msg[256];
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	FILE *f;
+
+	snprintf(tmpl, sizeof(tmpl), "/tmp/pmtrace-test.XXXXXX");
+	f = fdopen(mkstemp(tmpl), "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b->p, 1, b->n, f), b->n);
+	fclose(f);
+	assert_int_equal(pm_export_chrome(out, &path, 1, &o, msg, sizeof(msg)), 0);
+	unlink(tmpl);
+	fclose(out);
+	if (!strstr(text, want))
+		fail_msg("export lacks %s:\n%s", want, text);
+	free(text);
+}
+
+static struct pm_event mem_event(uint8_t type, uint64_t ts, uint64_t addr, uint64_t size)
+{
+	struct pm_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.ts = ts;
+	e.vm = 0x77;
+	e.pid = 42;
+	e.tid = 43;
+	e.type = type;
+	e.vcpu = -1;
+	e.addr = addr;
+	e.size = size;
+	strcpy(e.comm, "qemu-system-x86");
+	return e;
+}
+
+/*
+ * A guest_memfd's close (record type 11) comes back bit for bit, whatever
+ * it is delta-encoded against (another type, the same type, a chunk's
+ * start), and replays to the live books: guest memory and the shared part
+ * shrink by its size.
+ */
+static void gmem_close_round_trip(void **state)
+{
+	struct pm_event evs[10];
+	struct pm_trace_info info;
+	struct pm_trace_writer *w;
+	struct pm_trace_stats st = { 0 };
+	struct seen s = { 0 };
+	struct pm_state live;
+	struct pm_replay r;
+	struct pm_vm *vm;
+	json_object *a, *c;
+	unsigned n = 0;
+	char msg[256];
+	struct buf b;
+	int fd = tmpfd();
+
+	(void)state;
+	evs[n++] = mem_event(PM_EV_VM_CREATE, 1000, 0, 0);
+	evs[n++] = mem_event(PM_EV_GMEM_CREATE, 2000, 5, 64ull << 20);
+	evs[n++] = mem_event(PM_EV_GMEM_CREATE, 3000, 6, 16ull << 20);
+	evs[n] = mem_event(PM_EV_DECIDE, 4000, 0, 60ull << 20);
+	evs[n].dir = PM_TO_PRIVATE;
+	evs[n++].attrs = PM_KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	evs[n++] = mem_event(PM_EV_GMEM_CLOSE, 5000, 6, 16ull << 20);	/* the first of its type */
+	evs[n++] = mem_event(PM_EV_GMEM_CREATE, 6000, 7, 12345);
+	evs[n++] = mem_event(PM_EV_GMEM_CLOSE, 7000, 7, 12345);		/* against the previous close */
+	evs[n++] = mem_event(PM_EV_GMEM_CLOSE, 8000, 9, 4096);		/* first record of a chunk */
+	info_for_test(&info);
+	assert_int_equal(pm_tw_open(&w, fd, &info), 0);
+	free(info.policy);
+	for (unsigned i = 0; i < n; i++) {
+		if (i == n - 1)
+			assert_int_equal(pm_tw_flush(w), 0);
+		pm_tw_event(w, &evs[i]);
+	}
+	assert_int_equal(pm_tw_close(w), 0);
+	b = slurp(tmpl);
+	unlink(tmpl);
+
+	assert_int_equal(read_mem(&b, &s, &st, msg, sizeof(msg)), 0);
+	assert_int_equal(s.nwarn, 0);
+	assert_int_equal(st.unknown_records, 0);
+	assert_int_equal(s.n, n);
+	for (unsigned i = 0; i < n; i++)
+		if (memcmp(&evs[i], &s.ev[i], sizeof(evs[i])))
+			fail_msg("event %u (type %u) differs after the round trip", i, evs[i].type);
+
+	pm_state_init(&live);
+	for (unsigned i = 0; i < n; i++)
+		pm_state_apply(&live, &evs[i]);
+	pm_replay_init(&r);
+	assert_int_equal(pm_replay_mem(&r, b.p, b.n, "mem", msg, sizeof(msg)), 0);
+	vm = pm_state_find(&r.st, 0x77);
+	assert_non_null(vm);
+	assert_int_equal(vm->gmem_count, 3);
+	assert_int_equal(vm->gmem_closed, 3);
+	assert_int_equal(vm->guest_bytes, (64ull << 20) - 4096);
+	assert_int_equal(pm_vm_shared_bytes(vm), (4ull << 20) - 4096);
+	assert_int_equal(r.st.by_type[PM_EV_GMEM_CLOSE], 3);
+	assert_int_equal(r.st.bad_events, 0);
+	a = pm_json_vms(&live, NULL, 0);
+	c = pm_replay_json(&r, NULL);
+	json_object_object_del(c, "trace");
+	json_object_object_del(c, "timeline");
+	json_object_object_del(c, "hooks");
+	assert_string_equal(json_object_to_json_string(a), json_object_to_json_string(c));
+	json_object_put(a);
+	json_object_put(c);
+	pm_replay_free(&r);
+	pm_state_free(&live);
+	export_has(&b, "{\"name\":\"gmem_close\",\"cat\":\"privmem\",\"ph\":\"i\",\"s\":\"p\"");
+	/* the shared counter after the last close: 4 MiB - 4 KiB shared of 64 MiB - 4 KiB */
+	export_has(&b, "\"args\":{\"shared\":4190208,\"private\":62914560}");
+	free(s.ev);
+	free(b.p);
+}
+
 /* The size goal of the format: <= 8 bytes per event on the testvmm workload. */
 static void bytes_per_event(void **state)
 {
@@ -634,6 +759,7 @@ int main(void)
 		cmocka_unit_test(round_trip_all_fields),
 		cmocka_unit_test(header_round_trip),
 		cmocka_unit_test(replay_equals_live),
+		cmocka_unit_test(gmem_close_round_trip),
 		cmocka_unit_test(bytes_per_event),
 		cmocka_unit_test(corrupt_middle_chunk),
 		cmocka_unit_test(corrupt_chunk_length),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include "jsonutil.h"
 #include "vmjson.h"
+#include "privmem/kvm_abi.h"
 
 static void vms_shape(void **state)
 {
@@ -35,7 +36,22 @@ static void vms_shape(void **state)
 	pm_state_apply(&s, &e);
 	e.ret = 0;
 	pm_state_apply(&s, &e);
+	/* a second VM's memory: two guest_memfds, one closed, 8 MiB private */
+	e.vm = 0xabcdf0;
+	e.type = PM_EV_GMEM_CREATE;
+	e.size = 64 << 20;
+	pm_state_apply(&s, &e);
+	e.size = 16 << 20;
+	pm_state_apply(&s, &e);
+	e.type = PM_EV_GMEM_CLOSE;
+	pm_state_apply(&s, &e);
+	e.type = PM_EV_DECIDE;
+	e.dir = PM_TO_PRIVATE;
+	e.attrs = PM_KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	e.size = 8 << 20;
+	pm_state_apply(&s, &e);
 	s.lost = 3;
+	s.forgotten = 4;
 	o = pm_json_vms(&s, hooks, 2);
 	/* round trip through text, as a client sees it */
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -61,7 +77,18 @@ static void vms_shape(void **state)
 	assert_non_null(pm_json_at(back, "vms.0.would_deny"));
 	assert_non_null(pm_json_at(back, "vms.0.guest_bytes"));
 	assert_non_null(pm_json_at(back, "vms.0.cgroup"));
+	/* the memory fields, on the second VM */
+	assert_string_equal(json_object_get_string(pm_json_at(back, "vms.1.id")), "0000000000abcdf0");
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.guest_bytes")), 64 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.gmem_count")), 2);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.gmem_closed")), 1);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.shared_bytes")), 56 << 20);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.1.private_bytes")), 8 << 20);
+	assert_true(json_object_is_type(pm_json_at(back, "vms.1.shared_inexact"), json_type_boolean));
+	assert_false(json_object_get_boolean(pm_json_at(back, "vms.1.shared_inexact")));
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "vms.0.shared_bytes")), 0);	/* no guest_memfd seen */
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "lost")), 3);
+	assert_int_equal(json_object_get_int64(pm_json_at(back, "forgotten")), 4);	/* VMs no longer in vms */
 	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_userspace_exit.state")), "live");
 	assert_int_equal(json_object_get_int64(pm_json_at(back, "hooks.kvm_userspace_exit.hits")), 5);
 	assert_string_equal(json_object_get_string(pm_json_at(back, "hooks.kvm_rmp_fault.reason")), "no tracepoint");

@@ -161,6 +161,7 @@ void vm_open(struct vm *vm)
 	vm->caps.vm_types = check_ext(vm->kvm_fd, PM_KVM_CAP_VM_TYPES);
 	vm->caps.user_memory2 = check_ext(vm->kvm_fd, PM_KVM_CAP_USER_MEMORY2);
 	vm->caps.memory_fault_info = check_ext(vm->kvm_fd, PM_KVM_CAP_MEMORY_FAULT_INFO);
+	vm->caps.vm_guest_memfd = -1;
 	vm->has_gmem = vm->caps.guest_memfd > 0;
 }
 
@@ -181,6 +182,10 @@ void vm_create(struct vm *vm, const struct opts *o)
 	vm_check_type(vm, o);
 	vm->vm_fd = xioctl(vm->kvm_fd, PM_KVM_CREATE_VM, (void *)(uintptr_t)o->vm_type,
 			   "KVM_CREATE_VM");
+	/* the VM's own answer decides: /dev/kvm's is for the best VM type it has */
+	vm->caps.vm_guest_memfd = check_ext(vm->vm_fd, PM_KVM_CAP_GUEST_MEMFD);
+	if (vm->caps.vm_guest_memfd <= 0)
+		vm->has_gmem = false;
 	vm->mem_size = o->mem;
 	if (vm->has_gmem) {
 		vm->gmem_flags = o->gmem_flags;

@@ -331,11 +331,14 @@ static void check_opts(const struct opts *o)
  */
 static void fit_to_host(struct opts *o, const struct vm *vm)
 {
+	/* the VM's answer where one exists (6.12: yes on /dev/kvm, no for a type-0 VM) */
+	int cap = vm->caps.vm_guest_memfd >= 0 ? vm->caps.vm_guest_memfd : vm->caps.guest_memfd;
+
 	if (vm->has_gmem || opts_swprot(o))
 		return;	/* type 1 refuses a KVM without gmem itself (vm_create) */
 	if (o->gmem_flags_set) {
 		fprintf(stderr, "testvmm: --gmem-flags: this host's KVM has no guest_memfd "
-			"(KVM_CAP_GUEST_MEMFD=%d)\n", vm->caps.guest_memfd);
+			"(KVM_CAP_GUEST_MEMFD=%d)\n", cap);
 		exit(2);
 	}
 	if (!o->faults)
@@ -344,20 +347,12 @@ static void fit_to_host(struct opts *o, const struct vm *vm)
 		fprintf(stderr, "testvmm: --faults %llu: this host's KVM has no guest_memfd "
 			"(KVM_CAP_GUEST_MEMFD=%d), so no memory-fault exit can be made "
 			"(--faults-if-possible runs with 0)\n",
-			(unsigned long long)o->faults, vm->caps.guest_memfd);
+			(unsigned long long)o->faults, cap);
 		exit(2);
 	}
 	fprintf(stderr, "testvmm: --faults %llu --faults-if-possible: no guest_memfd on this host, "
 		"running with 0 memory faults\n", (unsigned long long)o->faults);
 	o->faults = 0;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 /*
@@ -372,6 +367,7 @@ static void run_vm(struct vm_rec *r)
 	struct truth *t = &r->t;
 
 	vm_create(vm, o);
+	fit_to_host(o, vm);	/* again: the VM may have said no guest_memfd where /dev/kvm said yes */
 	vm_set_main_memory(vm);
 	if (o->faults) {
 		vm->fault_gpa = align_up(vm->mem_size, SZ_2M);

@@ -80,9 +80,9 @@ void report_put_host(FILE *f, const struct vm *vm)
 	fprintf(f, ",\"guest_memfd\":%s", vm->has_gmem ? "true" : "false");
 	fprintf(f, ",\"host_caps\":{\"guest_memfd\":%d,\"guest_memfd_flags\":%d,"
 		"\"memory_attributes\":%d,\"vm_types\":%d,\"user_memory2\":%d,"
-		"\"memory_fault_info\":%d}",
+		"\"memory_fault_info\":%d,\"vm_guest_memfd\":%d}",
 		c->guest_memfd, c->guest_memfd_flags, c->memory_attributes, c->vm_types,
-		c->user_memory2, c->memory_fault_info);
+		c->user_memory2, c->memory_fault_info, c->vm_guest_memfd);
 }
 
 static void put_host(FILE *f, const struct opts *o, const struct vm *vm)

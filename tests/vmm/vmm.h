@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <errno.h>
+#include <time.h>
 #include <linux/types.h>
 #include <linux/kvm.h>
 #include <privmem/kvm_abi.h>
@@ -140,6 +142,12 @@ struct host_caps {
 	int vm_types;
 	int user_memory2;
 	int memory_fault_info;
+	/*
+	 * KVM_CAP_GUEST_MEMFD asked of the VM itself (-1 before one exists):
+	 * 6.12 says yes on /dev/kvm and no for a VM type without private
+	 * memory, which then refuses KVM_CREATE_GUEST_MEMFD.
+	 */
+	int vm_guest_memfd;
 };
 
 struct vm {
@@ -363,5 +371,22 @@ void report_put_host(FILE *f, const struct vm *vm);
 int report_write(const struct session *s);
 int report_write_durable(const struct session *s);
 void report_and_kill(const struct session *s) __attribute__((noreturn));
+
+/* The clocks every part of testvmm reads: one definition. */
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
 
 #endif

@@ -51,14 +51,6 @@ static unsigned int log2_floor(uint64_t v)
 	return 63u - (unsigned int)__builtin_clzll(v);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* First address conversions may target: past the table, on a 2 MiB line. */
 uint64_t workload_table_end(uint64_t nreq)
 {

@@ -645,7 +645,7 @@ boot_and_report() {
 # cache), its lines prefixed "[name]" so that no inner tally reads as ours,
 # then a line per kernel and one tally over all of them.
 run_matrix() {
-	local sel out krel p f sk tp=0 tf=0 rc=0 summary=""
+	local sel out krel p f sk tp=0 tf=0 ts=0 rc=0 summary=""
 	out=$(mktemp -d)
 	if [ "$OFFLINE" != 1 ]; then
 		exec 9> "$CACHE/.lock"
@@ -657,21 +657,24 @@ run_matrix() {
 		PRIVMEM_VMTEST_SELECT=$sel PRIVMEM_VMTEST_APT_FRESH=1 PRIVMEM_VMTEST_KERNELS= KERNELS= \
 			"${BASH_SOURCE[0]}" 2>&1 | tee "$out/$sel.log" | sed -u "s/^/[$sel] /"
 		krel=$(sed -n 's/^vmtest: kernel \([^ ]*\) .*/\1/p' "$out/$sel.log" | head -n1)
-		p=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p' "$out/$sel.log" | tail -n1)
-		f=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p' "$out/$sel.log" | tail -n1)
-		sk=$(grep -c '^SKIP ' "$out/$sel.log")
+		# the kernel's own tally: "N passed, N failed[, N skipped]" (a run with skips
+		# used to read as having none, and so as a setup error)
+		p=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed(, [0-9]+ skipped)?$/\1/p' "$out/$sel.log" | tail -n1)
+		f=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed(, [0-9]+ skipped)?$/\2/p' "$out/$sel.log" | tail -n1)
+		sk=$(sed -nE 's/^[0-9]+ passed, [0-9]+ failed, ([0-9]+) skipped$/\1/p' "$out/$sel.log" | tail -n1)
+		sk=${sk:-0}
 		if [ -z "$p" ]; then
 			# setup error: no tally of its own; one failure for the kernel
 			echo "FAIL [$sel] vmtest: $(grep -m1 '^vmtest: error:' "$out/$sel.log" || tail -n1 "$out/$sel.log")"
 			p=0 f=1
 		fi
-		tp=$((tp + p)) tf=$((tf + f))
+		tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + sk))
 		summary="$summary
 vmtest: matrix: $sel ${krel:-?}: $p passed, $f failed, $sk skipped"
 	done
 	rm -rf "$out"
 	echo "${summary#?}"
-	echo "$tp passed, $tf failed"
+	echo "$tp passed, $tf failed$([ "$ts" -gt 0 ] && echo ", $ts skipped")"
 	[ "$tf" = 0 ] || rc=1
 	exit $rc
 }

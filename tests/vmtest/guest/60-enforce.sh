@@ -261,6 +261,9 @@ eq pid_rule_vmm_pid "$(gt bypid pid)" "$VP"
 vt_until 30 bypid_booked booked "$VP"
 eq pid_rule_vmm_eperm "$(gterr bypid EPERM)" 5
 eq pid_rule_denied_by_rule1 "$(pm bypid denials.denied.by_rule.1)" 5
+[ "$(pm bypid denials.denied.by_rule.1)" = 5 ] ||
+	vt_info "pid_rule: vms $(tr -d '\n' <$T/vms.json | sed 's/"hooks":{.*}},"vms"/"vms"/' | cut -c1-2500)"
+	vt_info "pid_rule: the VM's denials $(pm bypid denials) denied $(pm bypid denied) rule $(pm bypid rule) first_ns $(pm bypid first_ns); VMs of pid $VP: $(grep -o "\"pid\":$VP[,}]" $T/vms.json | wc -l); status $(privmem -s $S status --json | tr -d '\n' | cut -c1-400)"
 vmrun pidother --requests 5 --size 2097152 --dir shared --start-delay-ms 300
 eq pid_rule_spares_others "$(gterr pidother EPERM)" 0
 stop
