@@ -208,6 +208,7 @@ toptest: all
 
 bench: all static $(BENCH_BINS) $(TRACE_TOOLS)
 	./tests/bench/run.sh
+	./tests/bench/scale.sh
 # privmem beside bpftrace, ftrace/trace-cmd and perf on one workload
 .PHONY: bench-peers
 bench-peers: all $(BENCH_BINS)
