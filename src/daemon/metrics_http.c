@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -152,7 +153,11 @@ void pm_metrics_run(struct pm_metrics *m)
 	m->wanted = false;	/* out of memory: the scrape gets the last one, or a 503 */
 	pthread_cond_broadcast(&m->published);
 	pthread_mutex_unlock(&m->lock);
-	snap_free(old);
+	if (old) {
+		snap_free(old);
+		/* a snapshot is megabytes of small blocks (500 VMs: 8.5 MB of text, 5 MB of books): give them back */
+		malloc_trim(0);
+	}
 }
 
 /* The newest snapshot, asking the daemon for a fresher one first when it is stale. Referenced. */
