@@ -55,6 +55,19 @@ vm_destroyed() {
 		[ "$(jv "$3" ".vms[] | select(.pid == ${2:--1}) | .state")" = destroyed ]
 }
 
+# run_vmm NAME ARGS...: testvmm ARGS, its truth in $T/NAME.json and its
+# stderr in $T/NAME.err; one result, a failure with its exit status and why
+run_vmm() {
+	local n=$1 rc
+	shift
+	if "$B/testvmm" "$@" --json "$T/$n.json" >/dev/null 2>"$T/$n.err"; then
+		ok "testvmm $n: $*"
+	else
+		rc=$?
+		bad "testvmm $n: $*: exit $rc: $(tail -n 2 "$T/$n.err")"
+	fi
+}
+
 # inject NAME DAEMON_PID SEED: tests/kernel/convinject into a running capture
 # (privmemd, privmem record, privmemtop --direct); its truth in $T/NAME.json
 inject() {

@@ -12,16 +12,6 @@ destroyed_at_least() {
 	"$B/privmem" -s "$SOCK" vms --json >"$2" && [ "$(jq '[.vms[] | select(.state == "destroyed")] | length' "$2")" -ge "$1" ]
 }
 vms_after_exit() { wait_for 10 "$1 destroyed VMs in privmem vms" destroyed_at_least "$@"; }
-# run_vmm NAME ARGS...: testvmm, its truth in $T/NAME.json, one result
-run_vmm() {
-	local n=$1
-	shift
-	if "$B/testvmm" "$@" --json "$T/$n.json" >/dev/null 2>"$T/$n.err"; then
-		ok "testvmm $n: $*"
-	else
-		bad "testvmm $n: $* ($(cat "$T/$n.err"))"
-	fi
-}
 
 need_root_kvm "kernel tests"
 

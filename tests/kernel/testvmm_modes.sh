@@ -11,22 +11,12 @@ lib_tmp testvmm-modes
 need_root_kvm "testvmm mode tests"
 need_tools jq
 
-# run NAME ARGS...: testvmm ARGS --json $T/NAME.json; its stderr in $T/NAME.err
-run() {
-	local n=$1
-	shift
-	if "$B/testvmm" "$@" --json "$T/$n.json" >/dev/null 2>"$T/$n.err"; then
-		ok "testvmm $*"
-	else
-		bad "testvmm $*: exit $?: $(tail -n 2 "$T/$n.err")"
-	fi
-}
 # nopid FILE: the JSON with its pid (the only value two runs may not share) blanked
 nopid() { sed -E 's/"pid":[0-9]+/"pid":0/g' "$1"; }
 
 # --vms 1 is the default run, byte for byte but the pid
-run one
-run vms1 --vms 1
+run_vmm one
+run_vmm vms1 --vms 1
 eq "--vms 1: the default run's keys, in order" "$(jv "$T/vms1.json" 'keys_unsorted | join(",")')" \
 	"$(jv "$T/one.json" 'keys_unsorted | join(",")')"
 [ -s "$T/one.json" ] && [ "$(nopid "$T/vms1.json")" = "$(nopid "$T/one.json")" ] &&
@@ -36,7 +26,7 @@ eq "--vms 1: no \"vms\"" "$(jv "$T/vms1.json" 'has("vms")')" false
 # --vms 3: three VMs, each the object of its own single run, the top level their sums
 ARGS="--exits 5 --faults 2 $TESTVMM_FAULTS"
 # shellcheck disable=SC2086 # ARGS is words
-run v3 --vms 3 $ARGS
+run_vmm v3 --vms 3 $ARGS
 V=$T/v3.json
 eq "--vms 3: three VMs" "$(jv "$V" '.vms | length')" 3
 eq "--vms 3: vm_index in creation order" "$(jv "$V" '[.vms[].vm_index] | join(",")')" 0,1,2
@@ -48,7 +38,7 @@ eq "--vms 3: the top level has them, \"vms\" last" "$(jv "$V" 'keys_unsorted | j
 	"$(jv "$T/one.json" 'keys_unsorted | join(",")'),vms"
 eq "--vms 3: one pid" "$(jv "$V" '[.pid, .vms[].pid] | unique | length')" 1
 # shellcheck disable=SC2086
-run seed2 --seed 2 $ARGS
+run_vmm seed2 --seed 2 $ARGS
 eq "--vms 3: VM 1 is the single run of seed 2" \
 	"$(jv "$V" '.vms[1] | del(.vm_index, .pid) | .exit_loop.ns = 0')" \
 	"$(jv "$T/seed2.json" 'del(.pid) | .exit_loop.ns = 0')"
@@ -82,7 +72,7 @@ eq "--vms 3 --kill-after-requests 50: requests, VMs, each VM's" \
 	"$(jv "$T/k.json" '[.requests.mailbox, (.vms | length), (.vms | map(.requests.mailbox) | join("+"))] | join(" ")')" "50 2 37+13"
 
 # --churn: 200 VMs, every 5th destroyed in the helper, not an fd left
-run churn --churn 200 --churn-pass-every 5
+run_vmm churn --churn 200 --churn-pass-every 5
 C=$T/churn.json
 eq "--churn 200: vms" "$(jv "$C" .churn.vms)" 200
 eq "--churn 200 --churn-pass-every 5: passed" "$(jv "$C" .churn.passed)" 40
