@@ -845,7 +845,7 @@ static __always_inline void vm_retire(__u64 vm, __u8 flags)
 static __always_inline __u64 vm_created(void *kvm)
 {
 	__u64 k = ptr_bits(kvm);
-	struct vm_ident *old, fresh = {};
+	struct pm_vm_ident *old, fresh = {};
 
 	if (!k)
 		return 0;
@@ -865,7 +865,7 @@ static __always_inline __u64 vm_created(void *kvm)
 static __always_inline void vm_destroyed(void *kvm)
 {
 	__u64 k = ptr_bits(kvm);
-	struct vm_ident *v = k ? bpf_map_lookup_elem(&vm_ids, &k) : NULL;
+	struct pm_vm_ident *v = k ? bpf_map_lookup_elem(&vm_ids, &k) : NULL;
 
 	if (!v)
 		return;	/* never seen: nothing of it is kept */

@@ -15,18 +15,12 @@
 /* Random per load (getrandom), never 0: ids of two loads do not collide. */
 const volatile __u64 id_key;
 
-struct vm_ident {
-	__u64 id;
-	__u32 tgid;		/* who created (or first used) it */
-	__u32 pad;
-};
-
 /* struct kvm * -> id, for the VM's life; pinned, so the LSM and a restarted privmemd agree */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PM_MAX_VMS_KERNEL);
 	__type(key, __u64);
-	__type(value, struct vm_ident);
+	__type(value, struct pm_vm_ident);
 } vm_ids SEC(".maps");
 
 /* [0] creation counter; [1] generation: bumped by every create and destroy (task caches revalidate) */
@@ -107,7 +101,7 @@ static __always_inline __u64 vm_id_new(void)
 static __always_inline __u64 vm_id(void *kvm)
 {
 	__u64 k = ptr_bits(kvm);
-	struct vm_ident *v, fresh = {};
+	struct pm_vm_ident *v, fresh = {};
 
 	if (!k)
 		return 0;
@@ -130,7 +124,7 @@ static __always_inline __u64 vm_id(void *kvm)
 static __always_inline __u64 vm_id_known(void *kvm)
 {
 	__u64 k = ptr_bits(kvm);
-	struct vm_ident *v = k ? bpf_map_lookup_elem(&vm_ids, &k) : NULL;
+	struct pm_vm_ident *v = k ? bpf_map_lookup_elem(&vm_ids, &k) : NULL;
 
 	return v ? v->id : 0;
 }

@@ -72,6 +72,13 @@ enum pm_state_full {
 	PM_SF_MAX,
 };
 
+/* vm_ids' value, by struct kvm address: read by privmemd to free a VM's entry. */
+struct pm_vm_ident {
+	__u64 id;
+	__u32 tgid;		/* who created (or first used) it */
+	__u32 pad;
+};
+
 /* A 2 MiB chunk of one VM's guest physical pages: bit set = PRIVATE. */
 struct pm_attr_key {
 	__u64 vm;

@@ -1242,7 +1242,7 @@ int pm_capture_forget_vm(struct pm_capture *c, uint64_t vm)
 {
 	int ifd = bpf_map__fd(c->skel->maps.vm_ids), err;
 	uint64_t key, next, *prev = NULL, claim;
-	struct { uint64_t id; uint32_t tgid, pad; } v;
+	struct pm_vm_ident v;
 
 	err = kstate_take(bpf_map__fd(c->skel->maps.vm_kstats), vm, &claim);
 	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.dead_vms), &vm);
@@ -1306,7 +1306,7 @@ int pm_capture_sweep_orphans(struct pm_capture *c)
 	int ifd = bpf_map__fd(c->skel->maps.vm_ids), bfd = bpf_map__fd(c->skel->maps.vm_lsm_buckets), n = 0;
 	size_t nlive = 0, ncand = 0, cap = bpf_map__max_entries(c->skel->maps.vm_ids);
 	uint64_t key, next, *prev = NULL, *live = malloc(cap * sizeof(*live)), *cand = malloc(cap * sizeof(*cand));
-	struct { uint64_t id; uint32_t tgid, pad; } v;
+	struct pm_vm_ident v;
 
 	if (!live || !cand) {
 		free(live);
